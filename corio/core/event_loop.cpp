@@ -1,0 +1,305 @@
+// SPDX-License-Identifier: MIT
+//
+// The loop and the task states it runs. See event_loop.hpp for one
+// iteration and task_state.hpp for the states of a task.
+#include <corio/core/event_loop.hpp>
+#include <corio/core/log.hpp>
+
+#include <csignal>
+#include <stdexcept>
+
+namespace corio {
+
+namespace {
+thread_local event_loop* current_loop_ptr = nullptr;
+
+// Writing to a socket whose peer left raises SIGPIPE, which kills the
+// process by default. A runtime for servers must turn that into EPIPE, as
+// Go and Tokio do; an application that installed its own handler keeps it.
+void ignore_sigpipe_once() {
+  static const bool done = [] {
+    struct sigaction old {};
+    if (::sigaction(SIGPIPE, nullptr, &old) == 0 && old.sa_handler == SIG_DFL) ::signal(SIGPIPE, SIG_IGN);
+    return true;
+  }();
+  (void)done;
+}
+}  // namespace
+
+const char* to_string(task_status s) noexcept {
+  switch (s) {
+    case task_status::scheduled: return "scheduled";
+    case task_status::running: return "running";
+    case task_status::suspended: return "suspended";
+    case task_status::done: return "done";
+    case task_status::failed: return "failed";
+    case task_status::cancelled: return "cancelled";
+  }
+  return "?";
+}
+
+// --- task_state -------------------------------------------------------------
+
+namespace detail {
+
+task_state::task_state(event_loop& loop, std::coroutine_handle<> body, promise_base& promise, exception_fn exc,
+                       std::uint64_t id) noexcept
+    : ready_node(&run_fn), loop_(loop), body_(body), resume_(body), exception_of_(exc), id_(id) {
+  promise.set_root(this);
+}
+
+void task_state::run_fn(ready_node* n) noexcept {
+  auto* self = static_cast<task_state*>(n);
+  event_loop& loop = self->loop_;
+  if (!self->started_) {
+    self->started_ = true;
+    // Cancelled before it ever ran: the body never starts (asyncio does the same).
+    if (self->cancel_requested_) {
+      self->status_ = task_status::cancelled;
+      self->finish();
+      return;
+    }
+  }
+  self->status_ = task_status::running;
+  self->hook_ = nullptr;
+  self->waiting_on_ = nullptr;
+  task_state* outer = loop.running_task_;
+  loop.running_task_ = self;
+  self->resume_.resume();  // may destroy *self (via on_root_done)
+  loop.running_task_ = outer;
+}
+
+void task_state::wake() noexcept {
+  status_ = task_status::scheduled;
+  hook_ = nullptr;
+  loop_.schedule(*this);
+}
+
+bool task_state::cancel() noexcept {
+  if (finished()) return false;
+  cancel_requested_ = true;
+  cancel_ever_requested_ = true;
+  if (hook_) {
+    cancel_hook hook = std::exchange(hook_, nullptr);
+    hook(hook_ctx_);
+  }
+  return true;
+}
+
+void task_state::add_done_callback(std::function<void()> fn) {
+  if (finished())
+    loop_.call_soon(std::move(fn));
+  else
+    callbacks_.push_back(std::move(fn));
+}
+
+void task_state::detach() noexcept {
+  detached_ = true;
+  if (finished()) report_unretrieved();
+}
+
+void task_state::release() noexcept {
+  if (--refs_ != 0) return;
+  if (body_) body_.destroy();
+  delete this;
+}
+
+void task_state::report_unretrieved() noexcept {
+  if (status_ != task_status::failed || retrieved_) return;
+  retrieved_ = true;
+  std::exception_ptr e = exception_of_(body_);
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    CORIO_LOG_ERROR("task {} '{}' failed and nobody awaited it: {}", id_, name_, ex.what());
+  } catch (...) {
+    CORIO_LOG_ERROR("task {} '{}' failed and nobody awaited it (non-std exception)", id_, name_);
+  }
+}
+
+void task_state::finish() noexcept {
+  loop_.unlink_live(*this);
+  hook_ = nullptr;
+  waiting_on_ = nullptr;
+  // Done callbacks run in registration order, before the joiner resumes.
+  auto callbacks = std::move(callbacks_);
+  for (auto& cb : callbacks) event_loop::invoke_guarded(cb);
+  if (task_state* j = std::exchange(joiner_, nullptr)) j->wake();
+  if (detached_) report_unretrieved();
+  release();  // the loop's reference
+}
+
+void on_root_done(task_state* s) noexcept {
+  if (std::exception_ptr e = s->exception_of_(s->body_)) {
+    s->status_ = task_status::failed;
+    try {
+      std::rethrow_exception(e);
+    } catch (const cancelled_error&) {
+      s->status_ = task_status::cancelled;
+    } catch (...) {
+    }
+  } else {
+    s->status_ = task_status::done;
+  }
+  s->finish();
+}
+
+task_state& current_task() {
+  event_loop* loop = event_loop::current();
+  task_state* t = loop ? loop->running_task() : nullptr;
+  if (!t) throw std::logic_error("corio: awaited outside a task run by an event_loop (spawn it first)");
+  return *t;
+}
+
+}  // namespace detail
+
+// --- event_loop ----------------------------------------------------------------
+
+event_loop::event_loop(loop_options options)
+    : backend_(make_backend(options.backend)), owner_(std::this_thread::get_id()), previous_(current_loop_ptr) {
+  ignore_sigpipe_once();
+  current_loop_ptr = this;
+  CORIO_LOG_DEBUG("event loop on backend {}", backend_->name());
+}
+
+event_loop::~event_loop() {
+  close();
+  if (current_loop_ptr == this) current_loop_ptr = previous_;
+}
+
+event_loop* event_loop::current() noexcept { return current_loop_ptr; }
+
+event_loop& current_loop() {
+  event_loop* l = event_loop::current();
+  if (!l) throw std::logic_error("corio: no event_loop on this thread");
+  return *l;
+}
+
+void event_loop::check_thread(const char* what) const {
+  if (std::this_thread::get_id() != owner_)
+    throw std::logic_error(std::string("corio: event_loop::") + what + " called from a thread that does not own the loop");
+}
+
+detail::task_state* event_loop::adopt(std::coroutine_handle<> body, detail::promise_base& p,
+                                      detail::task_state::exception_fn exc, std::string name) {
+  if (closed_) throw std::logic_error("corio: spawn on a closed event loop");
+  auto* s = new detail::task_state(*this, body, p, exc, next_task_id_++);
+  if (!name.empty()) s->set_name(std::move(name));
+  s->add_ref();  // one for the loop, one for the handle
+  link_live(*s);
+  ready_.push(s);
+  return s;
+}
+
+void event_loop::link_live(detail::task_state& t) noexcept {
+  t.prev_live = nullptr;
+  t.next_live = live_head_;
+  if (live_head_) live_head_->prev_live = &t;
+  live_head_ = &t;
+  ++live_count_;
+}
+
+void event_loop::unlink_live(detail::task_state& t) noexcept {
+  if (t.prev_live)
+    t.prev_live->next_live = t.next_live;
+  else
+    live_head_ = t.next_live;
+  if (t.next_live) t.next_live->prev_live = t.prev_live;
+  t.prev_live = t.next_live = nullptr;
+  --live_count_;
+}
+
+void event_loop::report_callback_error(std::exception_ptr e) noexcept {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    CORIO_LOG_ERROR("exception in callback: {}", ex.what());
+  } catch (...) {
+    CORIO_LOG_ERROR("exception in callback (non-std exception)");
+  }
+}
+
+void event_loop::post_threadsafe(detail::ready_node* n) {
+  bool was_empty;
+  {
+    std::lock_guard lock(remote_mutex_);
+    was_empty = remote_.empty();
+    remote_.push(n);
+  }
+  // Only the first post since the loop last looked needs to wake it.
+  if (was_empty) backend_->wake();
+}
+
+void event_loop::take_threadsafe() noexcept {
+  std::lock_guard lock(remote_mutex_);
+  ready_.splice(remote_);
+}
+
+void event_loop::run_once() {
+  run_ready();
+  poll_io();
+}
+
+void event_loop::run_ready() noexcept {
+  take_threadsafe();
+  // Run what is ready now; what they make ready runs next iteration.
+  detail::ready_queue batch;
+  batch.splice(ready_);
+  while (detail::ready_node* n = batch.pop()) n->run(n);
+}
+
+void event_loop::poll_io() {
+  if (ready_.empty()) {
+    // Nothing to do until a completion, a wake() or (later) a timer.
+    std::optional<std::chrono::nanoseconds> timeout;
+    {
+      std::lock_guard lock(remote_mutex_);
+      if (!remote_.empty()) timeout = std::chrono::nanoseconds::zero();
+    }
+    if (stop_requested_) timeout = std::chrono::nanoseconds::zero();
+    backend_->poll(timeout);
+    iterations_since_poll_ = 0;
+  } else if (++iterations_since_poll_ >= io_poll_interval) {
+    backend_->poll(std::chrono::nanoseconds::zero());
+    iterations_since_poll_ = 0;
+  }
+}
+
+void event_loop::run_forever() {
+  run_until([] { return false; });
+}
+
+void event_loop::cancel_all_and_drain() {
+  // Each task is asked once: a task that caught cancelled_error and is
+  // cleaning up (awaiting a close, say) must not be interrupted again. Tasks
+  // spawned by that cleanup are asked in a later round.
+  run_until([this] {
+    for (detail::task_state* t = live_head_; t; t = t->next_live)
+      if (!t->cancel_ever_requested()) t->cancel();
+    return live_count_ == 0;
+  });
+}
+
+void event_loop::close() {
+  if (closed_) return;
+  if (running_) throw std::logic_error("corio: close() of a running event loop");
+  if (live_count_ > 0) {
+    CORIO_LOG_DEBUG("closing the loop: cancelling {} live task(s)", live_count_);
+    cancel_all_and_drain();
+  }
+  // Callbacks still queued run now: they may release resources.
+  take_threadsafe();
+  while (detail::ready_node* n = ready_.pop()) n->run(n);
+  closed_ = true;
+  backend_.reset();
+}
+
+std::vector<task_info> event_loop::all_tasks() const {
+  std::vector<task_info> out;
+  out.reserve(live_count_);
+  for (detail::task_state* t = live_head_; t; t = t->next_live)
+    out.push_back({t->id(), t->name(), t->status(), t->waiting_on()});
+  return out;
+}
+
+}  // namespace corio

@@ -1,0 +1,216 @@
+// SPDX-License-Identifier: MIT
+//
+// event_loop: asyncio's loop for one thread. It schedules; the backend does
+// the I/O (backend.hpp) and, from the timers issue on, the wheel keeps time.
+//
+// One iteration (run_once):
+//   1. move callbacks posted from other threads onto the ready queue;
+//   2. run what was ready when the iteration began (what those runs make
+//      ready waits for the next iteration, so a task that yields in a loop
+//      cannot starve I/O: asyncio's rule);
+//   3. poll the backend: without blocking if something is ready, else until
+//      a completion, a wake() or the next timer.
+// While tasks keep each other busy, step 3 runs only every
+// `io_poll_interval` iterations (Tokio's event_interval), so that a ping-pong
+// between two tasks does not pay one epoll_wait per hop.
+//
+// Threads: a loop belongs to the thread that made it. call_soon_threadsafe()
+// (and wake()) are the only ways in from another thread; other calls from a
+// foreign thread throw std::logic_error in debug builds. current() is the
+// loop of the calling thread.
+#pragma once
+
+#include <corio/core/backend.hpp>
+#include <corio/core/join_handle.hpp>
+#include <corio/core/ready_queue.hpp>
+#include <corio/core/task.hpp>
+#include <corio/core/task_state.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace corio {
+
+struct loop_options {
+  // "auto", "epoll", "uring", "kqueue"; empty = CORIO_BACKEND, else auto.
+  std::string backend;
+};
+
+class event_loop {
+ public:
+  explicit event_loop(loop_options options = {});
+  ~event_loop();
+  event_loop(const event_loop&) = delete;
+  event_loop& operator=(const event_loop&) = delete;
+
+  // The loop made on this thread (the innermost if several), or nullptr.
+  static event_loop* current() noexcept;
+
+  // Starts `t` soon on this loop and returns its handle (asyncio's
+  // create_task). The name shows in all_tasks() and in error logs.
+  template <class T>
+  join_handle<T> spawn(task<T> t, std::string name = {});
+
+  // Runs fn on the loop soon, in order with other call_soon calls.
+  template <class F>
+  void call_soon(F&& fn);
+  // The same, from any thread; wakes the loop if it sleeps in poll.
+  template <class F>
+  void call_soon_threadsafe(F&& fn);
+
+  // Runs `t` to completion and returns its value or rethrows its exception.
+  // Other tasks run meanwhile and are left as they are when it finishes.
+  // Throws std::logic_error if stop() ends the loop first.
+  template <class T>
+  T run_until_complete(task<T> t);
+  // Runs until stop().
+  void run_forever();
+  // Makes run_forever / run_until_complete return after this iteration.
+  void stop() noexcept { stop_requested_ = true; }
+  // Runs until done() is true (checked between running the ready tasks and
+  // polling, so the loop never sleeps once done() holds) or stop().
+  template <class Pred>
+  void run_until(Pred done);
+  // One iteration; see the top of this file.
+  void run_once();
+  // Cancels every live task and runs the loop until all have finished.
+  void cancel_all_and_drain();
+  // Drains what is left (cancel_all_and_drain), then releases the backend.
+  // The loop cannot run again. Idempotent; the destructor calls it.
+  void close();
+
+  bool is_running() const noexcept { return running_; }
+  bool is_closed() const noexcept { return closed_; }
+
+  std::vector<task_info> all_tasks() const;
+  std::size_t live_tasks() const noexcept { return live_count_; }
+
+  corio::backend& io() noexcept { return *backend_; }
+  // Not for users: the suspension protocol (task_state.hpp) and wakers.
+  void schedule(detail::ready_node& n) noexcept { ready_.push(&n); }
+  detail::task_state* running_task() const noexcept { return running_task_; }
+
+  static constexpr int io_poll_interval = 61;
+
+ private:
+  friend class detail::task_state;
+
+  template <class F>
+  struct callback_node final : detail::ready_node {
+    template <class G>
+    explicit callback_node(G&& g) : ready_node(&run), fn(std::forward<G>(g)) {}
+    static void run(ready_node* n) noexcept {
+      auto* self = static_cast<callback_node*>(n);
+      invoke_guarded(self->fn);
+      delete self;
+    }
+    static void* operator new(std::size_t size) { return detail::frame_allocate(size); }
+    static void operator delete(void* p, std::size_t size) noexcept { detail::frame_deallocate(p, size); }
+    F fn;
+  };
+
+  template <class F>
+  static void invoke_guarded(F& fn) noexcept {
+    try {
+      fn();
+    } catch (...) {
+      report_callback_error(std::current_exception());
+    }
+  }
+  static void report_callback_error(std::exception_ptr e) noexcept;
+
+  detail::task_state* adopt(std::coroutine_handle<> body, detail::promise_base& p,
+                            detail::task_state::exception_fn exc, std::string name);
+  void link_live(detail::task_state& t) noexcept;
+  void unlink_live(detail::task_state& t) noexcept;
+  void check_thread(const char* what) const;
+  void post_threadsafe(detail::ready_node* n);
+  void take_threadsafe() noexcept;
+  void run_ready() noexcept;
+  void poll_io();
+
+  std::unique_ptr<corio::backend> backend_;
+  detail::ready_queue ready_;
+  detail::task_state* running_task_ = nullptr;
+  detail::task_state* live_head_ = nullptr;
+  std::size_t live_count_ = 0;
+  std::uint64_t next_task_id_ = 1;
+  int iterations_since_poll_ = 0;
+  bool running_ = false;
+  bool stop_requested_ = false;
+  bool closed_ = false;
+  std::thread::id owner_;
+  event_loop* previous_ = nullptr;
+
+  std::mutex remote_mutex_;
+  detail::ready_queue remote_;  // guarded by remote_mutex_
+};
+
+// The loop of this thread; throws std::logic_error if there is none.
+event_loop& current_loop();
+
+// spawn() on the current thread's loop.
+template <class T>
+join_handle<T> spawn(task<T> t, std::string name = {}) {
+  return current_loop().spawn(std::move(t), std::move(name));
+}
+
+// ---------------------------------------------------------------------------
+
+template <class T>
+join_handle<T> event_loop::spawn(task<T> t, std::string name) {
+  if (!t) throw std::invalid_argument("corio: spawn() of an empty task");
+  check_thread("spawn");
+  auto h = t.handle();
+  auto exc = [](std::coroutine_handle<> body) noexcept {
+    return std::coroutine_handle<detail::task_promise<T>>::from_address(body.address()).promise().exception();
+  };
+  detail::task_state* s = adopt(h, h.promise(), exc, std::move(name));
+  t.release();
+  return join_handle<T>(s);
+}
+
+template <class F>
+void event_loop::call_soon(F&& fn) {
+#ifndef NDEBUG
+  check_thread("call_soon");
+#endif
+  ready_.push(new callback_node<std::decay_t<F>>(std::forward<F>(fn)));
+}
+
+template <class F>
+void event_loop::call_soon_threadsafe(F&& fn) {
+  post_threadsafe(new callback_node<std::decay_t<F>>(std::forward<F>(fn)));
+}
+
+template <class Pred>
+void event_loop::run_until(Pred done) {
+  check_thread("run");
+  if (closed_) throw std::logic_error("corio: the event loop is closed");
+  if (running_) throw std::logic_error("corio: the event loop is already running");
+  running_ = true;
+  stop_requested_ = false;
+  struct reset {
+    event_loop* l;
+    ~reset() { l->running_ = false; }
+  } guard{this};
+  while (!done() && !stop_requested_) {
+    run_ready();
+    if (done() || stop_requested_) break;
+    poll_io();
+  }
+}
+
+template <class T>
+T event_loop::run_until_complete(task<T> t) {
+  join_handle<T> h = spawn(std::move(t), "main");
+  run_until([&] { return h.done(); });
+  if (!h.done()) throw std::logic_error("corio: event loop stopped before the task completed");
+  return h.result();
+}
+
+}  // namespace corio

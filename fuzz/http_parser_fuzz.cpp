@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: MIT
+//
+// Why: the parser's safety argument is "same bytes, same framing, whatever
+// the packet boundaries" (request smuggling hides in the cases where that
+// fails) plus "never reads outside the buffer". Unit tests check both on
+// hand-written messages; this libFuzzer target checks them on arbitrary ones.
+// It is differential: each input is driven whole, split at a point the fuzzer
+// picks, and (when short) byte by byte, like a connection that compacts its
+// buffer between reads, and the transcripts must be identical. Any mismatch,
+// a view outside the caller's buffer, or a parser that stops making progress
+// aborts. With ASan/UBSan that also covers memory errors.
+//
+// The same binary fuzzes `url`: a URL that parses must print back to a string
+// that parses to the same value, resolve against a base without throwing
+// anything but url_error, and survive a percent_encode/percent_decode round trip.
+//
+// Input layout: byte 0 picks the mode (request / response to GET / response
+// to HEAD / url) and options (bare LF allowed, small limits, peer closes at
+// the end); bytes 1-2 the split point; the rest is the message.
+//
+// Build: clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -I. \
+//        fuzz/http_parser_fuzz.cpp corio/net/http/parser.cpp corio/net/http/url.cpp
+#include <corio/net/http/parser.hpp>
+#include <corio/net/http/url.hpp>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+#include <vector>
+
+using namespace corio::http;
+
+namespace {
+
+[[noreturn]] void die(const char* what) {
+    std::fprintf(stderr, "http_parser_fuzz: %s\n", what);
+    std::abort();
+}
+
+bool inside(std::string_view v, const std::string& buf) {
+    return v.empty() || (v.data() >= buf.data() && v.data() + v.size() <= buf.data() + buf.size());
+}
+
+struct mode {
+    message_kind kind;
+    std::string_view method;
+    parser_limits limits;
+    bool eof;
+};
+
+std::string drive(std::string_view input, const std::vector<std::size_t>& cuts, const mode& m) {
+    parser p(m.kind, m.limits);
+    p.set_request_method(m.method);
+    std::string buf, out;
+    bool stopped = false;
+    auto run = [&] {
+        for (int guard = 0; guard < 1'000'000; ++guard) {
+            auto r = p.feed(buf);
+            if (r.consumed > buf.size()) die("consumed more than it was given");
+            switch (r.event) {
+            case parse_event::need_more: buf.erase(0, r.consumed); return;
+            case parse_event::headers_complete:
+                if (!inside(p.method(), buf) || !inside(p.target(), buf) || !inside(p.reason(), buf)) die("start line view outside the buffer");
+                out += "H" + std::string(p.method()) + " " + std::string(p.target()) + " " + std::to_string(p.status()) + " " +
+                       std::string(p.reason()) + " " + std::to_string(int(p.framing())) + std::to_string(p.keep_alive()) +
+                       std::to_string(p.upgrade()) + std::to_string(p.is_interim());
+                for (const auto& h : p.headers()) {
+                    if (!inside(h.name, buf) || !inside(h.value, buf)) die("header view outside the buffer");
+                    out += "{" + std::string(h.name) + ":" + std::string(h.value) + "}";
+                }
+                out += "\n";
+                break;
+            case parse_event::body:
+                if (r.body.empty() || !inside(r.body, buf)) die("body view empty or outside the buffer");
+                out += r.body;
+                break;
+            case parse_event::message_complete:
+                out += "\nM";
+                for (const auto& h : p.trailers()) {
+                    if (!inside(h.name, buf) || !inside(h.value, buf)) die("trailer view outside the buffer");
+                    out += "{" + std::string(h.name) + ":" + std::string(h.value) + "}";
+                }
+                out += "\n";
+                if (p.upgrade()) {
+                    stopped = true;
+                    return;
+                }
+                p.reset();
+                p.set_request_method(m.method);
+                break;
+            case parse_event::error:
+                if (p.error() == parse_errc::none || p.error_message().empty()) die("error without code or message");
+                out += "E" + std::string(to_string(p.error())) + "\n";
+                stopped = true;
+                return;
+            case parse_event::end_of_stream: die("feed returned end_of_stream");
+            }
+            buf.erase(0, r.consumed);
+        }
+        die("no progress");
+    };
+    std::size_t prev = 0;
+    for (std::size_t i = 0; i <= cuts.size() && !stopped; ++i) {
+        std::size_t end = i < cuts.size() ? cuts[i] : input.size();
+        buf.append(input.substr(prev, end - prev));
+        prev = end;
+        run();
+    }
+    if (!stopped && m.eof) {
+        auto r = p.finish();
+        out += "F" + std::to_string(int(r.event)) + std::string(to_string(p.error()));
+    }
+    return out;
+}
+
+void fuzz_url(std::string_view text) {
+    try {
+        url u = url::parse_reference(text);
+        std::string s = u.to_string();
+        if (url::parse_reference(s) != u) die("url does not round-trip through to_string");
+        static const url base = url::parse("http://a/b/c/d;p?q");
+        url r = url::resolve(base, u);
+        if (url::parse_reference(r.to_string()).to_string() != r.to_string()) die("resolved url does not round-trip");
+        if (u.is_absolute()) (void)u.target(), (void)u.origin(), (void)u.host_header();
+    } catch (const url_error&) {
+    }
+    for (auto c : {url_component::path, url_component::query_value, url_component::userinfo})
+        if (percent_decode(percent_encode(text, c)) != text) die("percent_encode/decode round trip failed");
+}
+
+} // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    if (size < 3) return 0;
+    const std::uint8_t flags = data[0];
+    const std::size_t cut_hint = std::size_t(data[1]) << 8 | data[2];
+    std::string_view input(reinterpret_cast<const char*>(data + 3), size - 3);
+
+    if ((flags & 3) == 3) {
+        fuzz_url(input);
+        return 0;
+    }
+    mode m{(flags & 3) == 0 ? message_kind::request : message_kind::response, (flags & 3) == 2 ? "HEAD" : "GET", {},
+           (flags & 16) != 0};
+    m.limits.allow_bare_lf = (flags & 4) != 0;
+    if (flags & 8) {
+        m.limits.max_header_bytes = 256;
+        m.limits.max_headers = 4;
+        m.limits.max_start_line = 64;
+        m.limits.max_body = 32;
+        m.limits.max_chunk_ext = 8;
+    }
+    const std::string whole = drive(input, {}, m);
+    if (!input.empty()) {
+        std::size_t cut = cut_hint % input.size();
+        if (cut != 0 && drive(input, {cut}, m) != whole) die("a split changed the transcript");
+    }
+    if (input.size() <= 512) {
+        std::vector<std::size_t> every;
+        for (std::size_t i = 1; i < input.size(); ++i) every.push_back(i);
+        if (drive(input, every, m) != whole) die("byte-by-byte feeding changed the transcript");
+    }
+    return 0;
+}
