@@ -159,6 +159,26 @@ join_handle<T> spawn(task<T> t, std::string name = {}) {
   return current_loop().spawn(std::move(t), std::move(name));
 }
 
+// co_await yield_now(): lets every other ready task run once, then resumes
+// (asyncio's `await asyncio.sleep(0)`). A cancellation point.
+struct yield_now {
+  bool cancelled_ = false;
+  bool await_ready() const noexcept { return false; }
+  bool await_suspend(std::coroutine_handle<> h) {
+    detail::task_state& t = detail::current_task();
+    if (t.take_cancel()) {
+      cancelled_ = true;
+      return false;
+    }
+    t.suspend(h, "yield");
+    t.wake();
+    return true;
+  }
+  void await_resume() const {
+    if (cancelled_) throw cancelled_error();
+  }
+};
+
 // ---------------------------------------------------------------------------
 
 template <class T>
