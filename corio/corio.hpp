@@ -10,3 +10,4 @@
 #include <corio/core/join_handle.hpp>
 #include <corio/core/run.hpp>
 #include <corio/core/task.hpp>
+#include <corio/core/time.hpp>

@@ -156,7 +156,13 @@ task_state& current_task() {
 // --- event_loop ----------------------------------------------------------------
 
 event_loop::event_loop(loop_options options)
-    : backend_(make_backend(options.backend)), owner_(std::this_thread::get_id()), previous_(current_loop_ptr) {
+    : backend_(make_backend(options.backend)),
+      clock_(options.clock ? options.clock : &steady_clock_source::instance()),
+      tick_(options.tick > clock_duration::zero() ? options.tick : std::chrono::milliseconds(1)),
+      epoch_(clock_->now()),
+      wheel_(0),
+      owner_(std::this_thread::get_id()),
+      previous_(current_loop_ptr) {
   ignore_sigpipe_once();
   current_loop_ptr = this;
   CORIO_LOG_DEBUG("event loop on backend {}", backend_->name());
@@ -209,6 +215,22 @@ void event_loop::unlink_live(detail::task_state& t) noexcept {
   --live_count_;
 }
 
+void event_loop::track(detail::loop_resource& r) noexcept {
+  r.prev_resource = nullptr;
+  r.next_resource = resources_;
+  if (resources_) resources_->prev_resource = &r;
+  resources_ = &r;
+}
+
+void event_loop::untrack(detail::loop_resource& r) noexcept {
+  if (r.prev_resource)
+    r.prev_resource->next_resource = r.next_resource;
+  else if (resources_ == &r)
+    resources_ = r.next_resource;
+  if (r.next_resource) r.next_resource->prev_resource = r.prev_resource;
+  r.prev_resource = r.next_resource = nullptr;
+}
+
 void event_loop::report_callback_error(std::exception_ptr e) noexcept {
   try {
     std::rethrow_exception(e);
@@ -248,21 +270,57 @@ void event_loop::run_ready() noexcept {
   while (detail::ready_node* n = batch.pop()) n->run(n);
 }
 
+// Ticks count from the loop's epoch. A deadline maps to the first tick at
+// or after it (rounded up) and now maps to the tick it is in (rounded down),
+// so a timer never fires before its deadline and at most one tick after.
+std::uint64_t event_loop::tick_for(time_point deadline) const noexcept {
+  if (deadline <= epoch_) return 0;
+  auto since = (deadline - epoch_).count();
+  auto t = tick_.count();
+  return static_cast<std::uint64_t>(since / t + (since % t != 0));
+}
+
+std::optional<clock_duration> event_loop::timer_timeout() const noexcept {
+  std::optional<std::uint64_t> next = wheel_.next_expiry();
+  if (!next) return std::nullopt;
+  time_point due = epoch_ + static_cast<clock_duration::rep>(*next) * tick_;
+  time_point now = clock_->now();
+  if (due <= now) return clock_duration::zero();
+  // A manual clock moves only when told: never sleep for its timers.
+  if (clock_->type() == clock_source::kind::manual) return std::nullopt;
+  return due - now;
+}
+
+void event_loop::fire_timers() noexcept {
+  if (wheel_.empty()) return;
+  auto since = clock_->now() - epoch_;
+  auto now_tick = since.count() <= 0 ? 0 : static_cast<std::uint64_t>(since / tick_);
+  wheel_.advance(now_tick);
+}
+
 void event_loop::poll_io() {
   if (ready_.empty()) {
-    // Nothing to do until a completion, a wake() or (later) a timer.
-    std::optional<std::chrono::nanoseconds> timeout;
+    // Nothing to do until a completion, a wake() or the next timer.
+    std::optional<clock_duration> timeout = timer_timeout();
     {
       std::lock_guard lock(remote_mutex_);
-      if (!remote_.empty()) timeout = std::chrono::nanoseconds::zero();
+      if (!remote_.empty()) timeout = clock_duration::zero();
     }
-    if (stop_requested_) timeout = std::chrono::nanoseconds::zero();
-    backend_->poll(timeout);
+    if (stop_requested_) timeout = clock_duration::zero();
+    if (clock_->type() == clock_source::kind::autojump && timeout && *timeout > clock_duration::zero()) {
+      // Every task waits. If no I/O is ready either, nothing but time can
+      // make progress: jump straight to the next timer.
+      backend_->poll(clock_duration::zero());
+      if (ready_.empty()) clock_->jump_to(clock_->now() + *timeout);
+    } else {
+      backend_->poll(timeout);
+    }
     iterations_since_poll_ = 0;
   } else if (++iterations_since_poll_ >= io_poll_interval) {
-    backend_->poll(std::chrono::nanoseconds::zero());
+    backend_->poll(clock_duration::zero());
     iterations_since_poll_ = 0;
   }
+  fire_timers();
 }
 
 void event_loop::run_forever() {
@@ -290,6 +348,10 @@ void event_loop::close() {
   // Callbacks still queued run now: they may release resources.
   take_threadsafe();
   while (detail::ready_node* n = ready_.pop()) n->run(n);
+  while (detail::loop_resource* r = resources_) {
+    untrack(*r);
+    r->on_loop_close();
+  }
   closed_ = true;
   backend_.reset();
 }

@@ -21,10 +21,12 @@
 #pragma once
 
 #include <corio/core/backend.hpp>
+#include <corio/core/clock.hpp>
 #include <corio/core/join_handle.hpp>
 #include <corio/core/ready_queue.hpp>
 #include <corio/core/task.hpp>
 #include <corio/core/task_state.hpp>
+#include <corio/timers/timer_wheel.hpp>
 
 #include <cstdint>
 #include <memory>
@@ -37,8 +39,26 @@ namespace corio {
 
 struct loop_options {
   // "auto", "epoll", "uring", "kqueue"; empty = CORIO_BACKEND, else auto.
-  std::string backend;
+  std::string backend{};
+  // Where the loop reads time; nullptr = the real steady clock. Must
+  // outlive the loop. See clock.hpp for manual and auto-jumping clocks.
+  clock_source* clock = nullptr;
+  // The timer wheel's resolution: timers fire at most one tick late.
+  clock_duration tick = std::chrono::milliseconds(1);
 };
+
+namespace detail {
+// Something the loop must release when it closes (a call_later node still
+// armed, for instance). Registered with event_loop::track().
+struct loop_resource {
+  virtual void on_loop_close() noexcept = 0;
+  loop_resource* prev_resource = nullptr;
+  loop_resource* next_resource = nullptr;
+
+ protected:
+  ~loop_resource() = default;
+};
+}  // namespace detail
 
 class event_loop {
  public:
@@ -90,6 +110,17 @@ class event_loop {
   std::size_t live_tasks() const noexcept { return live_count_; }
 
   corio::backend& io() noexcept { return *backend_; }
+
+  // The loop's idea of now (its clock's).
+  time_point now() const noexcept { return clock_->now(); }
+  clock_source& clock() const noexcept { return *clock_; }
+  // Timers (time.hpp builds sleep, call_later and timeouts on these):
+  // arms `n` to fire once `deadline` has passed, never earlier.
+  void add_timer(timer_node& n, time_point deadline) noexcept { wheel_.insert(n, tick_for(deadline)); }
+  void cancel_timer(timer_node& n) noexcept { wheel_.cancel(n); }
+  std::size_t live_timers() const noexcept { return wheel_.size(); }
+  void track(detail::loop_resource& r) noexcept;
+  void untrack(detail::loop_resource& r) noexcept;
   // Not for users: the suspension protocol (task_state.hpp) and wakers.
   void schedule(detail::ready_node& n) noexcept { ready_.push(&n); }
   detail::task_state* running_task() const noexcept { return running_task_; }
@@ -132,11 +163,19 @@ class event_loop {
   void take_threadsafe() noexcept;
   void run_ready() noexcept;
   void poll_io();
+  std::optional<clock_duration> timer_timeout() const noexcept;
+  void fire_timers() noexcept;
+  std::uint64_t tick_for(time_point deadline) const noexcept;
 
   std::unique_ptr<corio::backend> backend_;
+  clock_source* clock_;
+  clock_duration tick_;
+  time_point epoch_;
+  timer_wheel wheel_;
   detail::ready_queue ready_;
   detail::task_state* running_task_ = nullptr;
   detail::task_state* live_head_ = nullptr;
+  detail::loop_resource* resources_ = nullptr;
   std::size_t live_count_ = 0;
   std::uint64_t next_task_id_ = 1;
   int iterations_since_poll_ = 0;

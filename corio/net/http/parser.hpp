@@ -32,9 +32,11 @@
 // code (tests/net/http/parser_test.cpp checks every boundary); no allocation
 // per header after the first message (the field vectors are reused).
 //
-// References: RFC 9110 (semantics: 5.6 lists, 6.4.1 no-body statuses),
-// RFC 9112 (2.2 line endings, 3 request line, 4 status line, 5 fields,
-// 6 body length, 7.1 chunked, 7.1.2 trailers, 11.2 smuggling).
+// References: RFC 9110 (5.6.1 lists, 7.6.1 Connection, 8.6 Content-Length,
+// 9.3.6 CONNECT, 15.2 1xx, 15.3.5 204, 15.4.5 304), RFC 9112 (2.2 line
+// endings, 3 request line, 3.2 Host, 4 status line, 5.1-5.2 fields and
+// obs-fold, 6.1 and 6.3 body length, 7.1 chunked, 7.1.2 trailers, 11.2
+// request smuggling).
 #pragma once
 
 #include <corio/net/http/error.hpp>
@@ -192,15 +194,19 @@ enum class body_framing : std::uint8_t {
 ///     for (;;) {
 ///         auto r = p.feed({buf + begin, end - begin});
 ///         begin += r.consumed;
+///         if (r.event == parse_event::need_more) {
+///             compact(); // move [begin, end) to the front
+///             if (co_await read_more() == 0) r = p.finish(); // eof: see finish()
+///             else continue;
+///         }
 ///         switch (r.event) {
-///         case parse_event::need_more:        /* compact [begin, end) to the front, read, retry */
 ///         case parse_event::headers_complete: route(p.method(), p.target(), p.headers()); break;
 ///         case parse_event::body:             handle(r.body); break;
 ///         case parse_event::message_complete: respond(p.keep_alive()); p.reset(); break;
-///         case parse_event::error:            answer(status_for(p.error())); close();
+///         case parse_event::error:            answer(status_for(p.error())); co_return;
+///         default:                            co_return; // end_of_stream
 ///         }
 ///     }
-///     // on read() == 0:  p.finish()  -> message_complete / error / end_of_stream
 ///
 /// The buffer contract:
 ///

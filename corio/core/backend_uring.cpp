@@ -1,0 +1,588 @@
+// SPDX-License-Identifier: MIT
+//
+// The io_uring backend: completion for real, through liburing.
+//
+// Every op becomes one SQE whose user_data is the io_op's address, and its
+// CQE's res is the op's result as it stands (backend.hpp speaks io_uring's
+// language). submit() only fills an SQE; poll() flushes the whole batch and
+// waits in a single io_uring_submit_and_wait_timeout, so an iteration that
+// starts 100 reads pays one syscall. Only when the SQ is full does submit()
+// flush early; if even that fails, the op waits in a backlog for poll().
+//
+// Cancellation is asynchronous, and the op's memory is the kernel's until
+// its own CQE arrives: cancel() moves the op to `cancelling` and queues an
+// IORING_OP_ASYNC_CANCEL keyed by its user_data; the op completes when its
+// CQE comes back, with -ECANCELED or with the result that beat the cancel.
+// The cancel SQE's own CQE carries a tag (user_data 1, never an aligned
+// pointer) and is dropped. forget(fd) must run before close(): the kernel
+// resolves fds when it reads an SQE, so forget() flushes at once, with one
+// IORING_ASYNC_CANCEL_FD | _ALL (Linux 5.19) or one cancel per op, from the
+// per-fd list of ops kept for that purpose (epoll keeps the same lists).
+//
+// wake() may come from any thread or a signal handler, but with
+// SINGLE_ISSUER | DEFER_TASKRUN only the ring's creator may enter it. So
+// wake() only writes an eventfd (coalesced by an atomic flag, as in the
+// epoll backend); a READ of that eventfd sits in the ring (tag 2) and is
+// re-armed, batched with the next flush, each time it completes.
+//
+// Setup is probed, never assumed: SINGLE_ISSUER | DEFER_TASKRUN (6.1), else
+// COOP_TASKRUN (5.19), else plain; a registered ring fd (5.18) where there is
+// one; every opcode checked with io_uring_get_probe_ring. A ring that cannot
+// be made (ENOSYS, EPERM under seccomp or io_uring_disabled) or lacks an
+// opcode or FAST_POLL (5.7) throws std::system_error, and the factory falls
+// back to epoll. SQPOLL stays off: it burns a core and has burned others.
+//
+// try_before_submit is false, by measurement (bench in the issue 6 note):
+// a speculative read that finds nothing costs a syscall the batch would
+// have saved, and ping-pong traffic finds nothing most of the time.
+#include <corio/core/backend.hpp>
+#include <corio/core/log.hpp>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <liburing.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <system_error>
+#include <unistd.h>
+#include <vector>
+
+namespace corio {
+
+namespace {
+
+struct op_list {
+  io_op* head = nullptr;
+  io_op* tail = nullptr;
+
+  bool empty() const noexcept { return head == nullptr; }
+  void push(io_op& op) noexcept {
+    op.next = nullptr;
+    op.prev = tail;
+    if (tail)
+      tail->next = &op;
+    else
+      head = &op;
+    tail = &op;
+  }
+  void unlink(io_op& op) noexcept {
+    if (op.prev)
+      op.prev->next = op.next;
+    else
+      head = op.next;
+    if (op.next)
+      op.next->prev = op.prev;
+    else
+      tail = op.prev;
+    op.next = op.prev = nullptr;
+  }
+};
+
+bool is_reader(op_kind k) noexcept {
+  switch (k) {
+    case op_kind::read:
+    case op_kind::readv:
+    case op_kind::recv:
+    case op_kind::accept:
+    case op_kind::poll_read:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool is_poll(op_kind k) noexcept { return k == op_kind::poll_read || k == op_kind::poll_write; }
+
+// user_data values that are not ops: io_op is 8-byte aligned, so small odd
+// and even numbers below 8 can never be one. liburing's own timeout SQE
+// (kernels without EXT_ARG, < 5.11) uses LIBURING_UDATA_TIMEOUT.
+constexpr std::uint64_t tag_cancel = 1;
+constexpr std::uint64_t tag_wake = 2;
+constexpr std::uint64_t tag_probe = 3;
+
+// backend_flags bits. connect_started is detail::perform_io's (io_perform.cpp):
+// the connect was begun by a syscall, so what is left is to wait for POLLOUT
+// and read SO_ERROR. The other two are this backend's.
+constexpr std::uint8_t connect_started = 0x01;
+constexpr std::uint8_t poll_first = 0x20;  // the SQE in flight is a POLL_ADD; perform_io follows
+constexpr std::uint8_t backlogged = 0x40;  // waiting in backlog_ for an SQE
+
+// Same limits as detail::perform_io: counts must fit res, iovecs IOV_MAX.
+unsigned clamp(std::size_t len) noexcept { return len > 0x7ffff000 ? 0x7ffff000u : static_cast<unsigned>(len); }
+unsigned iov_count(std::size_t n) noexcept { return n > 1024 ? 1024u : static_cast<unsigned>(n); }
+
+constexpr unsigned sq_entries = 256;
+constexpr unsigned cq_entries = 4096;  // > the ops usually in flight; the kernel buffers beyond (NODROP)
+
+struct setup_choice {
+  unsigned flags;
+  const char* name;
+};
+
+const setup_choice setups[] = {
+    {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL,
+     "SINGLE_ISSUER|DEFER_TASKRUN|SUBMIT_ALL"},                                                          // 6.1
+    {IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_SUBMIT_ALL, "COOP_TASKRUN"},  // 5.19
+    {0, "plain"},
+};
+
+struct required_op {
+  int opcode;
+  const char* name;
+};
+
+const required_op required_ops[] = {
+    {IORING_OP_READ, "READ"},         {IORING_OP_WRITE, "WRITE"},     {IORING_OP_READV, "READV"},
+    {IORING_OP_WRITEV, "WRITEV"},     {IORING_OP_RECV, "RECV"},       {IORING_OP_SEND, "SEND"},
+    {IORING_OP_ACCEPT, "ACCEPT"},     {IORING_OP_CONNECT, "CONNECT"}, {IORING_OP_POLL_ADD, "POLL_ADD"},
+    {IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL"},
+};
+
+[[noreturn]] void unavailable(int err, const std::string& what) {
+  throw std::system_error(err, std::system_category(), "io_uring: " + what);
+}
+
+}  // namespace
+
+class uring_backend final : public backend {
+ public:
+  uring_backend() {
+    setup_ring();
+    try {
+      check_kernel();
+      wakefd_ = ::eventfd(0, EFD_CLOEXEC);  // blocking: only the ring reads it
+      if (wakefd_ < 0) unavailable(errno, "eventfd");
+      cancel_fd_ = probe_cancel_fd();
+      arm_wake();
+    } catch (...) {
+      if (wakefd_ >= 0) ::close(wakefd_);
+      io_uring_queue_exit(&ring_);
+      throw;
+    }
+    CORIO_LOG_DEBUG("io_uring: setup {}, {} SQ / {} CQ entries, ring fd {}, cancel by fd {}", setup_name_,
+                    ring_.sq.ring_entries, ring_.cq.ring_entries, ring_fd_registered_ ? "registered" : "not registered",
+                    cancel_fd_ ? "yes" : "no (5.19), per op");
+  }
+
+  // The loop drains its tasks before it drops the backend, so only the wake
+  // READ is left in the kernel; closing the ring cancels it without writing
+  // to wake_buf_ (the read is parked on a poll, not running).
+  ~uring_backend() override {
+    if (inflight_ > 0) CORIO_LOG_WARN("io_uring: backend destroyed with {} op(s) still in the kernel", inflight_);
+    io_uring_queue_exit(&ring_);
+    ::close(wakefd_);
+  }
+
+  void submit(io_op& op) override {
+    op.state = op_state::submitted;
+    op.backend_flags &= static_cast<std::uint8_t>(~(poll_first | backlogged));
+    // Begun by a syscall already (an awaiter that tried first): wait for the outcome.
+    if (op.kind == op_kind::connect && (op.backend_flags & connect_started)) op.backend_flags |= poll_first;
+    track(op);
+    queue(op);
+  }
+
+  void cancel(io_op& op) noexcept override {
+    if (op.state != op_state::submitted) return;
+    if (op.backend_flags & backlogged) {
+      // The kernel never saw it: finish it here, as epoll does.
+      drop_from_backlog(op);
+      finish(op, -ECANCELED);
+      return;
+    }
+    op.state = op_state::cancelling;
+    queue_cancel(op);
+  }
+
+  int poll(std::optional<std::chrono::nanoseconds> timeout) override {
+    flush_backlog();
+    if (io_uring_cq_ready(&ring_) > 0 || !backlog_.empty()) timeout = std::chrono::nanoseconds::zero();
+    enter(timeout);
+    return reap();
+  }
+
+  void wake() noexcept override {
+    // One eventfd write per sleep is enough; the flag keeps a storm of
+    // call_soon_threadsafe from turning into a storm of syscalls. Cleared
+    // by the loop thread when the ring's READ of the eventfd completes.
+    if (wake_pending_.exchange(true, std::memory_order_acq_rel)) return;
+    std::uint64_t one = 1;
+    [[maybe_unused]] auto r = ::write(wakefd_, &one, sizeof one);
+  }
+
+  void forget(int fd) noexcept override {
+    if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size()) return;
+    op_list& l = fds_[static_cast<std::size_t>(fd)];
+    if (l.empty()) return;  // the common close(): no syscall
+    bool by_fd = cancel_fd_;
+    for (io_op* op = l.head; op;) {
+      io_op* next = op->next;
+      if (op->state == op_state::submitted) {
+        if (op->backend_flags & backlogged) {
+          drop_from_backlog(*op);
+          finish(*op, -ECANCELED);
+        } else {
+          op->state = op_state::cancelling;
+          if (!by_fd) queue_cancel(*op);
+        }
+      }
+      op = next;
+    }
+    if (by_fd) {
+      io_uring_sqe* sqe = get_sqe();
+      if (sqe) {
+        io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
+        io_uring_sqe_set_data64(sqe, tag_cancel);
+      } else {
+        // No SQE even after a flush: fall back to one cancel per op (queued
+        // in the backlog, keyed by user_data, so a later close is harmless).
+        for (io_op* op = l.head; op; op = op->next)
+          if (op->state == op_state::cancelling) queue_cancel(*op);
+      }
+    }
+    // Now, before the caller closes fd: the kernel resolves the fd of the
+    // queued ops and of CANCEL_FD when it reads their SQEs, and a reused fd
+    // number would otherwise be cancelled (or read) in their place.
+    io_uring_submit(&ring_);
+  }
+
+  std::string_view name() const noexcept override { return "uring"; }
+
+  backend_features features() const noexcept override {
+    backend_features f;
+    f.try_before_submit = std::getenv("CORIO_URING_TRY") != nullptr;  // TEMP measurement
+    f.multishot_accept = false;   // the kernel may have it (5.19); no awaiter uses it yet
+    f.provided_buffers = false;
+    return f;
+  }
+
+ private:
+  void setup_ring() {
+    int err = 0;
+    for (const setup_choice& s : setups) {
+      io_uring_params p{};
+      p.flags = s.flags | IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP;
+      p.cq_entries = cq_entries;
+      err = -io_uring_queue_init_params(sq_entries, &ring_, &p);
+      if (err == 0) {
+        setup_name_ = s.name;
+        features_ = p.features;
+        if (&s != &setups[0]) {
+          static std::atomic<bool> said{false};
+          if (!said.exchange(true))
+            CORIO_LOG_INFO("io_uring: SINGLE_ISSUER|DEFER_TASKRUN refused (kernel < 6.1), using {}", s.name);
+        }
+        break;
+      }
+      // EINVAL: flags this kernel does not know; try fewer. Anything else
+      // (ENOSYS, EPERM from seccomp or io_uring_disabled, ENOMEM from the
+      // memlock limit before 5.12) means no io_uring here.
+      if (err != EINVAL) break;
+    }
+    if (err != 0) unavailable(err, "io_uring_queue_init");
+    // Registering the ring fd (5.18) spares an fdget per io_uring_enter.
+    // It is per thread, which matches one loop per thread.
+    ring_fd_registered_ = io_uring_register_ring_fd(&ring_) == 1;
+  }
+
+  void check_kernel() {
+    // FAST_POLL (5.7): without it every read on a socket that would block
+    // takes an io-wq thread, which is worse than epoll.
+    if (!(features_ & IORING_FEAT_FAST_POLL)) unavailable(ENOSYS, "no IORING_FEAT_FAST_POLL (kernel < 5.7)");
+    if (!(features_ & IORING_FEAT_NODROP)) unavailable(ENOSYS, "no IORING_FEAT_NODROP (kernel < 5.5)");
+    io_uring_probe* probe = io_uring_get_probe_ring(&ring_);
+    if (!probe) unavailable(ENOSYS, "io_uring_get_probe_ring failed (kernel < 5.6)");
+    for (const required_op& r : required_ops) {
+      if (!io_uring_opcode_supported(probe, r.opcode)) {
+        io_uring_free_probe(probe);
+        unavailable(ENOSYS, std::string("opcode IORING_OP_") + r.name + " not supported");
+      }
+    }
+    io_uring_free_probe(probe);
+  }
+
+  // Asks the kernel whether ASYNC_CANCEL takes IORING_ASYNC_CANCEL_FD|ALL
+  // (5.19): older kernels answer EINVAL, newer ones ENOENT (nothing to cancel
+  // on the idle eventfd). One round trip, at construction only.
+  bool probe_cancel_fd() {
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+    io_uring_prep_cancel_fd(sqe, wakefd_, IORING_ASYNC_CANCEL_ALL);
+    io_uring_sqe_set_data64(sqe, tag_probe);
+    int r = io_uring_submit_and_wait(&ring_, 1);
+    if (r < 0) unavailable(-r, "io_uring_submit_and_wait");
+    bool supported = false;
+    unsigned head;
+    unsigned n = 0;
+    io_uring_cqe* cqe;
+    io_uring_for_each_cqe(&ring_, head, cqe) {
+      ++n;
+      if (cqe->user_data == tag_probe) supported = cqe->res != -EINVAL;
+    }
+    io_uring_cq_advance(&ring_, n);
+    return supported;
+  }
+
+  // --- submission ---
+
+  op_list& list_for(int fd) {
+    auto i = static_cast<std::size_t>(fd);
+    if (i >= fds_.size()) fds_.resize(i < 64 ? 64 : i * 2);
+    return fds_[i];
+  }
+
+  void track(io_op& op) {
+    ++inflight_;
+    if (op.fd >= 0) list_for(op.fd).push(op);
+  }
+
+  // The op's final completion: it leaves the backend, then its owner hears.
+  void finish(io_op& op, std::int32_t res) noexcept {
+    --inflight_;
+    if (op.fd >= 0) fds_[static_cast<std::size_t>(op.fd)].unlink(op);
+    op.backend_flags &= static_cast<std::uint8_t>(~(poll_first | backlogged));
+    op.complete(res);
+  }
+
+  // An SQE, flushing the SQ once if it is full; null only if the kernel
+  // refuses the flush (CQ overflow on kernels before 5.19 answers EBUSY).
+  io_uring_sqe* get_sqe() noexcept {
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+    if (!sqe) {
+      io_uring_submit(&ring_);
+      sqe = io_uring_get_sqe(&ring_);
+    }
+    return sqe;
+  }
+
+  void queue(io_op& op) {
+    io_uring_sqe* sqe = get_sqe();
+    if (!sqe) {
+      op.backend_flags |= backlogged;
+      backlog_.push_back({&op, false});
+      return;
+    }
+    prep(sqe, op);
+  }
+
+  void queue_cancel(io_op& op) noexcept {
+    io_uring_sqe* sqe = get_sqe();
+    if (!sqe) {
+      backlog_.push_back({&op, true});  // bad_alloc here terminates: noexcept
+      return;
+    }
+    prep_cancel(sqe, op);
+  }
+
+  void prep_cancel(io_uring_sqe* sqe, io_op& op) noexcept {
+    io_uring_prep_cancel64(sqe, reinterpret_cast<std::uint64_t>(&op), 0);
+    io_uring_sqe_set_data64(sqe, tag_cancel);
+    // A cancel that found its op says nothing worth a CQE (5.17).
+    if (features_ & IORING_FEAT_CQE_SKIP) io_uring_sqe_set_flags(sqe, IOSQE_CQE_SKIP_SUCCESS);
+  }
+
+  // Translates the op into its SQE: corio's op_kind to io_uring's opcode.
+  void prep(io_uring_sqe* sqe, io_op& op) noexcept {
+    const int fd = op.fd;
+    if (op.backend_flags & poll_first) {
+      io_uring_prep_poll_add(sqe, fd, is_reader(op.kind) ? POLLIN : POLLOUT);
+    } else {
+      // Offset -1: the file position, as read(2) would (FEAT_RW_CUR_POS, 5.6).
+      constexpr std::uint64_t cur = static_cast<std::uint64_t>(-1);
+      switch (op.kind) {
+        case op_kind::read:
+          io_uring_prep_read(sqe, fd, op.buf, clamp(op.len), cur);
+          break;
+        case op_kind::write:
+          io_uring_prep_write(sqe, fd, op.buf, clamp(op.len), cur);
+          break;
+        case op_kind::readv:
+          io_uring_prep_readv(sqe, fd, static_cast<const iovec*>(op.buf), iov_count(op.len), cur);
+          break;
+        case op_kind::writev:
+          io_uring_prep_writev(sqe, fd, static_cast<const iovec*>(op.buf), iov_count(op.len), cur);
+          break;
+        case op_kind::recv:
+          io_uring_prep_recv(sqe, fd, op.buf, clamp(op.len), op.flags);
+          break;
+        case op_kind::send:
+          io_uring_prep_send(sqe, fd, op.buf, clamp(op.len), op.flags | MSG_NOSIGNAL);
+          break;
+        case op_kind::accept:
+          io_uring_prep_accept(sqe, fd, op.addr, op.addr ? &op.addrlen : nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+          break;
+        case op_kind::connect:
+          io_uring_prep_connect(sqe, fd, op.addr, op.addrlen);
+          break;
+        case op_kind::poll_read:
+          io_uring_prep_poll_add(sqe, fd, POLLIN);
+          break;
+        case op_kind::poll_write:
+          io_uring_prep_poll_add(sqe, fd, POLLOUT);
+          break;
+      }
+    }
+    io_uring_sqe_set_data(sqe, &op);
+  }
+
+  void arm_wake() noexcept {
+    io_uring_sqe* sqe = get_sqe();
+    if (!sqe) {
+      wake_backlogged_ = true;
+      return;
+    }
+    wake_backlogged_ = false;
+    io_uring_prep_read(sqe, wakefd_, &wake_buf_, sizeof wake_buf_, 0);
+    io_uring_sqe_set_data64(sqe, tag_wake);
+  }
+
+  void drop_from_backlog(io_op& op) noexcept {
+    for (pending& p : backlog_)
+      if (p.op == &op && !p.cancel) p.op = nullptr;
+  }
+
+  // Moves what waited for an SQE into the SQ, in order (a cancel always
+  // follows its op), as far as the SQ lets it.
+  void flush_backlog() noexcept {
+    if (wake_backlogged_) arm_wake();
+    std::size_t i = 0;
+    for (; i < backlog_.size(); ++i) {
+      pending& p = backlog_[i];
+      if (!p.op) continue;
+      io_uring_sqe* sqe = get_sqe();
+      if (!sqe) break;
+      if (p.cancel) {
+        prep_cancel(sqe, *p.op);
+      } else {
+        p.op->backend_flags &= static_cast<std::uint8_t>(~backlogged);
+        prep(sqe, *p.op);
+      }
+    }
+    backlog_.erase(backlog_.begin(), backlog_.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+
+  // --- completion ---
+
+  // Flushes the SQ and waits: for one CQE (nullopt), until the deadline, or
+  // not at all (zero; with DEFER_TASKRUN the kernel still has to be entered
+  // for completions to be posted, which submit_and_get_events does).
+  void enter(std::optional<std::chrono::nanoseconds> timeout) {
+    int r;
+    if (timeout && timeout->count() <= 0) {
+      // Nothing to flush and completions in hand: skip the syscall.
+      if (io_uring_sq_ready(&ring_) == 0 && io_uring_cq_ready(&ring_) > 0) return;
+      r = io_uring_submit_and_get_events(&ring_);
+    } else {
+      io_uring_cqe* cqe = nullptr;
+      __kernel_timespec ts{};
+      __kernel_timespec* tsp = nullptr;
+      if (timeout) {
+        auto ns = timeout->count();
+        ts.tv_sec = ns / 1'000'000'000;
+        ts.tv_nsec = ns % 1'000'000'000;
+        tsp = &ts;
+      }
+      r = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, tsp, nullptr);
+    }
+    if (r >= 0) return;
+    switch (-r) {
+      case ETIME:   // the deadline passed
+      case EINTR:   // a signal; the loop asks again
+      case EAGAIN:  // the kernel is short of memory for requests; retry next poll
+      case EBUSY:   // CQ overflow (< 5.19): reaping makes room
+        return;
+      default:
+        throw std::system_error(-r, std::system_category(), "io_uring_enter");
+    }
+  }
+
+  int reap() noexcept {
+    int completed = 0;
+    unsigned head;
+    unsigned n = 0;
+    io_uring_cqe* cqe;
+    io_uring_for_each_cqe(&ring_, head, cqe) {
+      ++n;
+      std::uint64_t ud = cqe->user_data;
+      if (ud == tag_wake) {
+        wake_pending_.store(false, std::memory_order_release);
+        arm_wake();
+      } else if (ud == tag_cancel || ud == tag_probe || ud == LIBURING_UDATA_TIMEOUT) {
+        // A cancel's own answer (0, -ENOENT: it had finished, -EALREADY: it
+        // is running); the op's CQE is what counts.
+      } else {
+        completed += on_cqe(*reinterpret_cast<io_op*>(ud), cqe->res);
+      }
+    }
+    io_uring_cq_advance(&ring_, n);
+    return completed;
+  }
+
+  // The op's SQE came back. Returns 1 if the op completed, 0 if it went
+  // back into the ring (a readiness wait on its behalf, below).
+  int on_cqe(io_op& op, std::int32_t res) noexcept {
+    const bool cancelling = op.state == op_state::cancelling;
+    if (op.backend_flags & poll_first) {
+      op.backend_flags &= static_cast<std::uint8_t>(~poll_first);
+      if (res >= 0) {
+        if (cancelling) {
+          res = -ECANCELED;  // ready, but nothing was consumed: the cancel wins
+        } else {
+          res = detail::perform_io(op);
+          if (res == -EAGAIN) return requeue_after_poll(op);
+        }
+      }
+    } else if (!cancelling && !is_poll(op.kind)) {
+      // QUIRK(< 5.11, approximately): io_uring answered EAGAIN for files
+      // opened O_NONBLOCK instead of polling them; wait for readiness and
+      // finish with one syscall.
+      if (res == -EAGAIN) return requeue_after_poll(op);
+      // QUIRK(< 6.0, approximately): connect on an O_NONBLOCK socket could
+      // surface EINPROGRESS/EALREADY; the connect is under way, so wait for
+      // POLLOUT and read SO_ERROR (perform_io does, given connect_started).
+      if (op.kind == op_kind::connect && (res == -EINPROGRESS || res == -EALREADY)) {
+        op.backend_flags |= connect_started;
+        return requeue_after_poll(op);
+      }
+    }
+    if (is_poll(op.kind) && res > 0) res = 0;  // the revents mask; ready is all we promise
+    if (cancelling && res == -EAGAIN) res = -ECANCELED;
+    finish(op, res);
+    return 1;
+  }
+
+  int requeue_after_poll(io_op& op) noexcept {
+    op.backend_flags |= poll_first;
+    io_uring_sqe* sqe = get_sqe();
+    if (sqe) {
+      prep(sqe, op);
+    } else {
+      op.backend_flags |= backlogged;
+      backlog_.push_back({&op, false});
+    }
+    return 0;
+  }
+
+  struct pending {
+    io_op* op;    // null once dropped (cancelled while it waited)
+    bool cancel;  // an ASYNC_CANCEL for op, not op itself
+  };
+
+  io_uring ring_{};
+  unsigned features_ = 0;
+  const char* setup_name_ = "";
+  bool ring_fd_registered_ = false;
+  bool cancel_fd_ = false;
+  int wakefd_ = -1;
+  std::uint64_t wake_buf_ = 0;
+  bool wake_backlogged_ = false;
+  std::atomic<bool> wake_pending_{false};
+  std::size_t inflight_ = 0;
+  std::vector<op_list> fds_;
+  std::vector<pending> backlog_;
+};
+
+std::unique_ptr<backend> make_uring_backend() { return std::make_unique<uring_backend>(); }
+
+}  // namespace corio

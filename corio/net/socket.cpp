@@ -1,0 +1,242 @@
+// SPDX-License-Identifier: MIT
+//
+// The fd owner and the stream operations shared by TCP and unix streams.
+// Everything here that fails turns -errno into std::system_error at the
+// edge; the fast paths (write_now, try_read_some) are plain syscalls.
+#include <corio/net/socket.hpp>
+
+#include <corio/core/event_loop.hpp>
+#include <corio/core/future.hpp>
+
+#include <cerrno>
+#include <cstring>
+#include <sys/socket.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+#ifdef __linux__
+#include <sys/timerfd.h>
+#endif
+
+namespace corio::net {
+
+incomplete_read_error::incomplete_read_error(std::size_t got, std::size_t wanted, const std::string& what)
+    : error(what + ": unexpected EOF after " + std::to_string(got) + " of " + std::to_string(wanted) + " bytes"),
+      got_(got),
+      wanted_(wanted) {}
+
+// --- socket -----------------------------------------------------------------
+
+socket& socket::operator=(socket&& o) noexcept {
+  if (this != &o) {
+    close();
+    fd_ = o.release();
+  }
+  return *this;
+}
+
+socket socket::open(int family, int type, int protocol) {
+  int fd = ::socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+  if (fd < 0) throw_system_error(errno, "socket");
+  return socket(fd);
+}
+
+int socket::release() noexcept {
+  int fd = fd_;
+  fd_ = -1;
+  return fd;
+}
+
+void socket::close() noexcept {
+  if (fd_ < 0) return;
+  if (event_loop* loop = event_loop::current(); loop && !loop->is_closed()) loop->io().forget(fd_);
+  ::close(fd_);
+  fd_ = -1;
+}
+
+void socket::set_option(int level, int name, int value, const char* what) {
+  if (::setsockopt(fd_, level, name, &value, sizeof value) < 0) throw_system_error(errno, what);
+}
+
+int socket::get_option(int level, int name, const char* what) const {
+  int value = 0;
+  ::socklen_t len = sizeof value;
+  if (::getsockopt(fd_, level, name, &value, &len) < 0) throw_system_error(errno, what);
+  return value;
+}
+
+void socket::bind(const address& a) {
+  if (::bind(fd_, a.sockaddr_ptr(), a.sockaddr_len()) < 0) throw_system_error(errno, "bind to " + a.to_string());
+}
+
+void socket::listen(int backlog) {
+  if (::listen(fd_, backlog) < 0) throw_system_error(errno, "listen");
+}
+
+address socket::local_address() const {
+  ::sockaddr_storage ss{};
+  ::socklen_t len = sizeof ss;
+  if (::getsockname(fd_, reinterpret_cast<::sockaddr*>(&ss), &len) < 0) throw_system_error(errno, "getsockname");
+  return address::from_sockaddr(reinterpret_cast<::sockaddr*>(&ss), len);
+}
+
+address socket::peer_address() const {
+  ::sockaddr_storage ss{};
+  ::socklen_t len = sizeof ss;
+  if (::getpeername(fd_, reinterpret_cast<::sockaddr*>(&ss), &len) < 0) throw_system_error(errno, "getpeername");
+  return address::from_sockaddr(reinterpret_cast<::sockaddr*>(&ss), len);
+}
+
+// --- stream operations ------------------------------------------------------
+
+namespace detail {
+
+stream_op::stream_op(const stream_socket& s, const char* what, op_kind kind, void* buf, std::size_t len) noexcept
+    : op_awaiter(what), stream_(&s) {
+  op_.kind = kind;
+  op_.fd = s.fd();
+  op_.buf = buf;
+  op_.len = len;
+}
+
+std::size_t stream_op::await_resume() {
+  std::int32_t r = result();
+  if (r < 0) stream_->fail(-r, what_);
+  return static_cast<std::size_t>(r);
+}
+
+}  // namespace detail
+
+void stream_socket::fail(int err, const char* what) const {
+  std::string msg = what;
+  msg += ' ';
+  msg += peer_.empty() ? "fd " + std::to_string(fd()) : peer_.to_string();
+  throw_system_error(err, msg);
+}
+
+task<void> stream_socket::read_exact(std::span<std::byte> buf) const {
+  std::size_t got = 0;
+  while (got < buf.size()) {
+    std::size_t n = co_await read_some(buf.subspan(got));
+    if (n == 0) throw incomplete_read_error(got, buf.size(), "read_exact from " + peer_.to_string());
+    got += n;
+  }
+}
+
+std::optional<std::size_t> stream_socket::try_read_some(std::span<std::byte> buf) const {
+  for (;;) {
+    ssize_t r = ::read(fd(), buf.data(), buf.size());
+    if (r >= 0) return static_cast<std::size_t>(r);
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return std::nullopt;
+    fail(errno, "read from");
+  }
+}
+
+int stream_socket::write_now(std::span<const std::byte>& buf) const noexcept {
+  while (!buf.empty()) {
+    ssize_t r = ::send(fd(), buf.data(), buf.size(), MSG_NOSIGNAL);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+    }
+    buf = buf.subspan(static_cast<std::size_t>(r));
+  }
+  return 0;
+}
+
+std::size_t stream_socket::try_write(std::span<const std::byte> buf) const {
+  std::span<const std::byte> rest = buf;
+  int r = write_now(rest);
+  if (r < 0 && r != -EAGAIN) fail(-r, "write to");
+  return buf.size() - rest.size();
+}
+
+task<void> stream_socket::write_rest(std::span<const std::byte> buf) const {
+  while (!buf.empty()) buf = buf.subspan(co_await write_some(buf));
+}
+
+bool stream_socket::write_all_awaiter::await_ready() {
+  // Try without suspending only where the backend wants syscalls tried first
+  // (epoll); io_uring gets the write as an SQE straight away.
+  event_loop* loop = event_loop::current();
+  if (loop && loop->io().features().try_before_submit) {
+    int r = s_->write_now(buf_);
+    if (r != -EAGAIN) {
+      err_ = r;
+      return true;
+    }
+  }
+  rest_ = s_->write_rest(buf_);
+  return false;
+}
+
+void stream_socket::write_all_awaiter::await_resume() {
+  if (err_ < 0) s_->fail(-err_, "write to");
+  if (rest_) rest_.handle().promise().result();
+}
+
+task<void> stream_socket::writev(std::span<const ::iovec> bufs) const {
+  // The common case is one writev that takes everything; only a partial
+  // write copies the iovec array (once), to advance it in place.
+  std::vector<::iovec> rest;
+  std::span<const ::iovec> todo = bufs;
+  for (;;) {
+    std::size_t n = co_await detail::stream_op(*this, "writev to", op_kind::writev,
+                                               const_cast<::iovec*>(todo.data()), todo.size());
+    while (!todo.empty() && n >= todo.front().iov_len) {
+      n -= todo.front().iov_len;
+      todo = todo.subspan(1);
+    }
+    if (todo.empty()) co_return;
+    if (rest.empty()) {
+      rest.assign(todo.begin(), todo.end());
+      todo = rest;
+    }
+    auto& first = const_cast<::iovec&>(todo.front());  // points into `rest`
+    first.iov_base = static_cast<char*>(first.iov_base) + n;
+    first.iov_len -= n;
+  }
+}
+
+void stream_socket::shutdown_write() {
+  if (::shutdown(fd(), SHUT_WR) < 0) fail(errno, "shutdown of");
+}
+
+// --- the time seam ----------------------------------------------------------
+
+namespace detail {
+
+namespace {
+task<void> sleep_on_thread(std::chrono::nanoseconds d) {
+  promise<void> p;
+  future<void> f = p.get_future();
+  std::thread([p = std::move(p), d]() mutable {
+    std::this_thread::sleep_for(d);
+    p.set_value();
+  }).detach();
+  co_await f;
+}
+}  // namespace
+
+task<void> sleep_for(std::chrono::nanoseconds d) {
+  if (d <= std::chrono::nanoseconds::zero()) co_return;
+#ifdef __linux__
+  int fd = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (fd >= 0) {
+    socket owner(fd);  // closes (and forgets) the timerfd however we leave
+    ::itimerspec its{};
+    its.it_value.tv_sec = static_cast<time_t>(d.count() / 1'000'000'000);
+    its.it_value.tv_nsec = static_cast<long>(d.count() % 1'000'000'000);
+    if (::timerfd_settime(fd, 0, &its, nullptr) < 0) throw_system_error(errno, "timerfd_settime");
+    std::uint64_t expirations = 0;
+    co_await io::read(fd, std::as_writable_bytes(std::span(&expirations, 1)));
+    co_return;
+  }
+#endif
+  co_await sleep_on_thread(d);
+}
+
+}  // namespace detail
+
+}  // namespace corio::net

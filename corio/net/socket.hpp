@@ -1,0 +1,209 @@
+// SPDX-License-Identifier: MIT
+//
+// socket and stream_socket: what every corio socket type is made of.
+//
+// `socket` owns one non-blocking fd. Its one rule is the backend's: the
+// backend must forget an fd before the fd is closed (backend.hpp), or a
+// number reused by the next accept would inherit the old registration and
+// its waiting ops. close() does both, in that order; ops still waiting on the
+// fd complete with ECANCELED. Move-only, closed by the destructor.
+//
+// `stream_socket` is the byte-stream API shared by tcp_stream and
+// unix_stream (one implementation, two address families):
+//
+//   std::size_t n = co_await s.read_some(buf);   // 0 = EOF
+//   co_await s.read_exact(buf);                  // incomplete_read_error at EOF
+//   co_await s.write_all(bytes);                 // loops over partial writes
+//   s.shutdown_write();                          // half-close: the peer reads EOF
+//
+// Costs. read_some is an io_op in the awaiter (nothing allocated); on epoll
+// it tries the syscall before waiting. write_all first writes without
+// suspending, which on a socket with room in its send buffer is the whole
+// call: one write(2), no coroutine frame. Only a write that does not fit
+// continues in a coroutine that waits for room, so a slow reader makes the
+// writer suspend (backpressure) instead of growing a buffer.
+//
+// Errors are std::system_error naming the operation and the peer:
+// "read from 127.0.0.1:5000: Connection reset by peer". Cancellation of the
+// awaiting task raises corio::cancelled_error and leaves the stream usable:
+// no byte was consumed by the cancelled read, and a cancelled write_all has
+// written a prefix (how much is unknown to the caller, as with any write
+// that fails midway; close the stream if that matters).
+#pragma once
+
+#include <corio/core/error.hpp>
+#include <corio/core/io.hpp>
+#include <corio/core/task.hpp>
+#include <corio/net/address.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <span>
+#include <string_view>
+#include <sys/uio.h>
+
+namespace corio::net {
+
+// read_exact (and the buffered reader) met EOF before the bytes it needed.
+class incomplete_read_error : public corio::error {
+ public:
+  incomplete_read_error(std::size_t got, std::size_t wanted, const std::string& what);
+  std::size_t got() const noexcept { return got_; }
+  std::size_t wanted() const noexcept { return wanted_; }
+
+ private:
+  std::size_t got_;
+  std::size_t wanted_;
+};
+
+class socket {
+ public:
+  socket() noexcept = default;
+  explicit socket(int fd) noexcept : fd_(fd) {}
+  socket(socket&& o) noexcept : fd_(o.release()) {}
+  socket& operator=(socket&& o) noexcept;
+  socket(const socket&) = delete;
+  socket& operator=(const socket&) = delete;
+  ~socket() { close(); }
+
+  // socket(2) with SOCK_NONBLOCK | SOCK_CLOEXEC; throws std::system_error.
+  static socket open(int family, int type, int protocol = 0);
+
+  int fd() const noexcept { return fd_; }
+  bool is_open() const noexcept { return fd_ >= 0; }
+  explicit operator bool() const noexcept { return is_open(); }
+  // Gives up ownership; the caller closes (after backend forget()).
+  int release() noexcept;
+  // Forgets the fd in this thread's loop (if any), then closes it. Idempotent.
+  void close() noexcept;
+
+  // setsockopt with an int; throws std::system_error naming `what`.
+  void set_option(int level, int name, int value, const char* what);
+  int get_option(int level, int name, const char* what) const;
+  void bind(const address& a);
+  void listen(int backlog);
+  address local_address() const;  // getsockname
+  address peer_address() const;   // getpeername
+
+ private:
+  int fd_ = -1;
+};
+
+class stream_socket;
+
+namespace detail {
+
+// One read or write on a stream: io.hpp's op_awaiter, with the stream's
+// error message (operation + peer) instead of the fd number.
+class stream_op : public io::op_awaiter {
+ public:
+  stream_op(const stream_socket& s, const char* what, op_kind kind, void* buf, std::size_t len) noexcept;
+  std::size_t await_resume();
+
+ private:
+  const stream_socket* stream_;
+};
+
+}  // namespace detail
+
+class stream_socket {
+ public:
+  stream_socket() noexcept = default;
+  stream_socket(stream_socket&&) noexcept = default;
+  stream_socket& operator=(stream_socket&&) noexcept = default;
+
+  // Reads what is there, at most buf.size() bytes, waiting until at least
+  // one byte (or EOF) arrives. Returns 0 at EOF (and for an empty buf).
+  detail::stream_op read_some(std::span<std::byte> buf) const noexcept {
+    return {*this, "read from", op_kind::read, buf.data(), buf.size()};
+  }
+  // Reads exactly buf.size() bytes; incomplete_read_error at an early EOF.
+  task<void> read_exact(std::span<std::byte> buf) const;
+  // A read that never suspends: the count (0 = EOF), or nullopt if no byte
+  // is there yet. Throws std::system_error like read_some.
+  std::optional<std::size_t> try_read_some(std::span<std::byte> buf) const;
+  // Waits until a read would not block (data, EOF or an error is there).
+  io::count_awaiter wait_readable() const noexcept { return io::wait_readable(sock_.fd()); }
+
+  // One write(2): may write less than asked. Waits while nothing fits.
+  detail::stream_op write_some(std::span<const std::byte> buf) const noexcept {
+    return {*this, "write to", op_kind::send, const_cast<std::byte*>(buf.data()), buf.size()};
+  }
+  // Writes everything; suspends while the peer's window and the send buffer
+  // are full. The buffer must stay alive until the await completes.
+  class write_all_awaiter;
+  write_all_awaiter write_all(std::span<const std::byte> buf) const noexcept;
+  write_all_awaiter write_all(std::string_view text) const noexcept;
+  // A write that never suspends: the count written (0 if nothing fits).
+  std::size_t try_write(std::span<const std::byte> buf) const;
+  // Writes every byte of every buffer (gather write; loops over partial
+  // writes like write_all). The iovecs and what they point to must stay
+  // alive until the await completes.
+  task<void> writev(std::span<const ::iovec> bufs) const;
+
+  // Half-close: the peer reads EOF; reading here goes on.
+  void shutdown_write();
+  // Closes now; ops waiting on the stream complete with ECANCELED.
+  void close() noexcept { sock_.close(); }
+  bool is_open() const noexcept { return sock_.is_open(); }
+  int fd() const noexcept { return sock_.fd(); }
+  socket& handle() noexcept { return sock_; }
+
+  address local_address() const { return sock_.local_address(); }
+  // The peer, as known when the stream was made (still known after a reset).
+  const address& peer_address() const noexcept { return peer_; }
+
+  // Throws std::system_error(err, "<what> <peer>: <strerror>").
+  [[noreturn]] void fail(int err, const char* what) const;
+
+ protected:
+  stream_socket(socket s, address peer) noexcept : sock_(std::move(s)), peer_(peer) {}
+
+ private:
+  // Writes from `buf` until done or EAGAIN, advancing `buf`. 0 when all is
+  // written, -EAGAIN when the rest must wait, -errno on failure.
+  int write_now(std::span<const std::byte>& buf) const noexcept;
+  task<void> write_rest(std::span<const std::byte> buf) const;
+
+  socket sock_;
+  address peer_;
+};
+
+class stream_socket::write_all_awaiter {
+ public:
+  write_all_awaiter(const stream_socket& s, std::span<const std::byte> buf) noexcept : s_(&s), buf_(buf) {}
+
+  bool await_ready();
+  std::coroutine_handle<> await_suspend(std::coroutine_handle<> h) noexcept {
+    rest_.handle().promise().set_continuation(h);
+    return rest_.handle();
+  }
+  void await_resume();
+
+ private:
+  const stream_socket* s_;
+  std::span<const std::byte> buf_;
+  int err_ = 0;
+  task<void> rest_;
+};
+
+inline stream_socket::write_all_awaiter stream_socket::write_all(std::span<const std::byte> buf) const noexcept {
+  return {*this, buf};
+}
+inline stream_socket::write_all_awaiter stream_socket::write_all(std::string_view text) const noexcept {
+  return {*this, std::as_bytes(std::span(text.data(), text.size()))};
+}
+
+namespace detail {
+
+// Suspends the calling task for `d` (cancellable). The one seam for waiting
+// on time inside net/ (the 250 ms Happy Eyeballs stagger, the accept
+// back-off) until the loop's timer API lands; it then becomes corio::sleep.
+// A timerfd read through the loop; when no fd is free (the EMFILE back-off)
+// a helper thread sleeps and completes a corio::promise instead.
+task<void> sleep_for(std::chrono::nanoseconds d);
+
+}  // namespace detail
+
+}  // namespace corio::net
