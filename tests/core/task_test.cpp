@@ -10,6 +10,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 using corio::task;
 
@@ -117,8 +118,11 @@ TEST_SUITE("task") {
     struct probe {
       static task<void> trivial() { co_return; }
     };
+    // Kept in a vector so that the frame escapes: clang would otherwise
+    // elide the allocation (HALO) and there would be nothing to measure.
+    std::vector<task<void>> keep;
     auto before = corio::detail::frame_stats();
-    auto t = probe::trivial();
+    keep.push_back(probe::trivial());
     auto after = corio::detail::frame_stats();
     CHECK(after.live == before.live + 1);
     MESSAGE("trivial task frame: " << after.last_size << " bytes");
