@@ -242,13 +242,12 @@ void event_loop::report_callback_error(std::exception_ptr e) noexcept {
 }
 
 void event_loop::post_threadsafe(detail::ready_node* n) {
-  bool was_empty;
-  {
-    std::lock_guard lock(remote_mutex_);
-    was_empty = remote_.empty();
-    remote_.push(n);
-  }
-  // Only the first post since the loop last looked needs to wake it.
+  std::lock_guard lock(remote_mutex_);
+  bool was_empty = remote_.empty();
+  remote_.push(n);
+  // Only the first post since the loop last looked needs to wake it. Woken
+  // under the lock: once it is released the loop may run the callback,
+  // finish and destroy its backend before a wake() outside would land.
   if (was_empty) backend_->wake();
 }
 

@@ -131,6 +131,10 @@ address address::from_sockaddr(const ::sockaddr* sa, ::socklen_t len) noexcept {
   if (!sa || len < sizeof(sa_family_t) || len > sizeof(::sockaddr_storage)) return a;
   std::memcpy(&a.storage_, sa, len);
   a.len_ = len;
+  // Callers that pass the buffer's size rather than the kernel's length
+  // still get the canonical length (it is what operator== compares).
+  if (a.is_v4() && len >= sizeof(::sockaddr_in)) a.len_ = sizeof(::sockaddr_in);
+  if (a.is_v6() && len >= sizeof(::sockaddr_in6)) a.len_ = sizeof(::sockaddr_in6);
   return a;
 }
 
@@ -190,8 +194,14 @@ std::string address::path() const {
   if (!is_unix() || len_ <= unix_path_offset) return {};
   const auto& s = un(storage_);
   std::size_t n = len_ - unix_path_offset;
-  if (s.sun_path[0] == '\0') return "@" + std::string(s.sun_path + 1, n - 1);
-  return std::string(s.sun_path, ::strnlen(s.sun_path, n));
+  std::string out;
+  if (s.sun_path[0] == '\0') {
+    out.push_back('@');
+    out.append(s.sun_path + 1, n - 1);
+  } else {
+    out.append(s.sun_path, ::strnlen(s.sun_path, n));
+  }
+  return out;
 }
 
 std::string address::host() const {
@@ -199,17 +209,26 @@ std::string address::host() const {
   if (is_v4()) return ::inet_ntop(AF_INET, &v4(storage_).sin_addr, buf, sizeof buf);
   if (is_v6()) {
     std::string h = ::inet_ntop(AF_INET6, &v6(storage_).sin6_addr, buf, sizeof buf);
-    if (auto scope = v6(storage_).sin6_scope_id) h += "%" + std::to_string(scope);
+    if (auto scope = v6(storage_).sin6_scope_id) {
+      h.push_back('%');
+      h.append(std::to_string(scope));
+    }
     return h;
   }
   return path();
 }
 
 std::string address::to_string() const {
-  if (is_v4()) return host() + ":" + std::to_string(port());
-  if (is_v6()) return "[" + host() + "]:" + std::to_string(port());
-  if (is_unix()) return std::string(unix_prefix) + path();
-  return {};
+  std::string out;
+  if (is_v6()) out.push_back('[');
+  if (is_unix()) out.append(unix_prefix);
+  out.append(host());
+  if (is_v6()) out.push_back(']');
+  if (is_v4() || is_v6()) {
+    out.push_back(':');
+    out.append(std::to_string(port()));
+  }
+  return out;
 }
 
 bool address::is_loopback() const noexcept {

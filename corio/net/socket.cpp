@@ -6,17 +6,14 @@
 #include <corio/net/socket.hpp>
 
 #include <corio/core/event_loop.hpp>
-#include <corio/core/future.hpp>
+#include <corio/core/log.hpp>
+#include <corio/core/time.hpp>
 
 #include <cerrno>
 #include <cstring>
 #include <sys/socket.h>
-#include <thread>
 #include <unistd.h>
 #include <vector>
-#ifdef __linux__
-#include <sys/timerfd.h>
-#endif
 
 namespace corio::net {
 
@@ -91,28 +88,28 @@ address socket::peer_address() const {
 
 namespace detail {
 
-stream_op::stream_op(const stream_socket& s, const char* what, op_kind kind, void* buf, std::size_t len) noexcept
-    : op_awaiter(what), stream_(&s) {
+void throw_socket_error(int err, const char* what, const address& peer, int fd) {
+  std::string msg = what;
+  msg += ' ';
+  msg += peer.empty() ? "fd " + std::to_string(fd) : peer.to_string();
+  throw_system_error(err, msg);
+}
+
+socket_op::socket_op(int fd, const address& peer, const char* what, op_kind kind, void* buf, std::size_t len) noexcept
+    : op_awaiter(what), peer_(&peer) {
   op_.kind = kind;
-  op_.fd = s.fd();
+  op_.fd = fd;
   op_.buf = buf;
   op_.len = len;
 }
 
-std::size_t stream_op::await_resume() {
+std::size_t socket_op::await_resume() {
   std::int32_t r = result();
-  if (r < 0) stream_->fail(-r, what_);
+  if (r < 0) throw_socket_error(-r, what_, *peer_, op_.fd);
   return static_cast<std::size_t>(r);
 }
 
 }  // namespace detail
-
-void stream_socket::fail(int err, const char* what) const {
-  std::string msg = what;
-  msg += ' ';
-  msg += peer_.empty() ? "fd " + std::to_string(fd()) : peer_.to_string();
-  throw_system_error(err, msg);
-}
 
 task<void> stream_socket::read_exact(std::span<std::byte> buf) const {
   std::size_t got = 0;
@@ -182,7 +179,7 @@ task<void> stream_socket::writev(std::span<const ::iovec> bufs) const {
   std::vector<::iovec> rest;
   std::span<const ::iovec> todo = bufs;
   for (;;) {
-    std::size_t n = co_await detail::stream_op(*this, "writev to", op_kind::writev,
+    std::size_t n = co_await detail::socket_op(fd(), peer_, "writev to", op_kind::writev,
                                                const_cast<::iovec*>(todo.data()), todo.size());
     while (!todo.empty() && n >= todo.front().iov_len) {
       n -= todo.front().iov_len;
@@ -203,40 +200,47 @@ void stream_socket::shutdown_write() {
   if (::shutdown(fd(), SHUT_WR) < 0) fail(errno, "shutdown of");
 }
 
-// --- the time seam ----------------------------------------------------------
-
-namespace detail {
+// --- listeners --------------------------------------------------------------
 
 namespace {
-task<void> sleep_on_thread(std::chrono::nanoseconds d) {
-  promise<void> p;
-  future<void> f = p.get_future();
-  std::thread([p = std::move(p), d]() mutable {
-    std::this_thread::sleep_for(d);
-    p.set_value();
-  }).detach();
-  co_await f;
+bool out_of_resources(int err) noexcept { return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM; }
+
+// Failures that concern one connection, not the listener (accept(2) says to
+// treat the network errors like EAGAIN and retry).
+bool transient(int err) noexcept {
+  switch (err) {
+    case ECONNABORTED: case EPROTO: case EPERM: case EINTR: case ENETDOWN: case ENOPROTOOPT:
+    case EHOSTDOWN: case ENONET: case EHOSTUNREACH: case EOPNOTSUPP: case ENETUNREACH: case ETIMEDOUT:
+      return true;
+    default:
+      return false;
+  }
 }
 }  // namespace
 
-task<void> sleep_for(std::chrono::nanoseconds d) {
-  if (d <= std::chrono::nanoseconds::zero()) co_return;
-#ifdef __linux__
-  int fd = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-  if (fd >= 0) {
-    socket owner(fd);  // closes (and forgets) the timerfd however we leave
-    ::itimerspec its{};
-    its.it_value.tv_sec = static_cast<time_t>(d.count() / 1'000'000'000);
-    its.it_value.tv_nsec = static_cast<long>(d.count() % 1'000'000'000);
-    if (::timerfd_settime(fd, 0, &its, nullptr) < 0) throw_system_error(errno, "timerfd_settime");
-    std::uint64_t expirations = 0;
-    co_await io::read(fd, std::as_writable_bytes(std::span(&expirations, 1)));
-    co_return;
+task<stream_listener::accepted> stream_listener::accept_socket() {
+  for (;;) {
+    ::sockaddr_storage ss{};
+    auto op = io::accept_res(sock_.fd(), reinterpret_cast<::sockaddr*>(&ss), sizeof ss);
+    std::int32_t r = co_await op;
+    if (r >= 0) {
+      if (backing_off_) {
+        backing_off_ = false;
+        CORIO_LOG_INFO("accept on {}: serving again after {} back-off(s)", local_.to_string(), backoffs_);
+      }
+      co_return accepted{socket(r), address::from_sockaddr(reinterpret_cast<::sockaddr*>(&ss), op.op().addrlen)};
+    }
+    int err = -r;
+    if (transient(err)) continue;
+    if (!out_of_resources(err)) throw_system_error(err, "accept on " + local_.to_string());
+    ++backoffs_;
+    if (!backing_off_) {
+      backing_off_ = true;
+      CORIO_LOG_WARN("accept on {}: {}; backing off {} ms and retrying until resources free up",
+                     local_.to_string(), std::strerror(err), accept_backoff.count());
+    }
+    co_await corio::sleep(accept_backoff);
   }
-#endif
-  co_await sleep_on_thread(d);
 }
-
-}  // namespace detail
 
 }  // namespace corio::net

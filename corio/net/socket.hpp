@@ -37,6 +37,7 @@
 #include <corio/net/address.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <cstddef>
 #include <optional>
 #include <span>
@@ -90,19 +91,21 @@ class socket {
   int fd_ = -1;
 };
 
-class stream_socket;
-
 namespace detail {
 
-// One read or write on a stream: io.hpp's op_awaiter, with the stream's
-// error message (operation + peer) instead of the fd number.
-class stream_op : public io::op_awaiter {
+// Throws std::system_error(err, "<what> <peer>: <strerror>"); the fd stands
+// in for a peer that is not known.
+[[noreturn]] void throw_socket_error(int err, const char* what, const address& peer, int fd);
+
+// One operation on a socket: io.hpp's op_awaiter, with a message naming the
+// operation and the peer instead of the fd number.
+class socket_op : public io::op_awaiter {
  public:
-  stream_op(const stream_socket& s, const char* what, op_kind kind, void* buf, std::size_t len) noexcept;
+  socket_op(int fd, const address& peer, const char* what, op_kind kind, void* buf, std::size_t len) noexcept;
   std::size_t await_resume();
 
  private:
-  const stream_socket* stream_;
+  const address* peer_;
 };
 
 }  // namespace detail
@@ -115,8 +118,8 @@ class stream_socket {
 
   // Reads what is there, at most buf.size() bytes, waiting until at least
   // one byte (or EOF) arrives. Returns 0 at EOF (and for an empty buf).
-  detail::stream_op read_some(std::span<std::byte> buf) const noexcept {
-    return {*this, "read from", op_kind::read, buf.data(), buf.size()};
+  detail::socket_op read_some(std::span<std::byte> buf) const noexcept {
+    return {fd(), peer_, "read from", op_kind::read, buf.data(), buf.size()};
   }
   // Reads exactly buf.size() bytes; incomplete_read_error at an early EOF.
   task<void> read_exact(std::span<std::byte> buf) const;
@@ -127,8 +130,8 @@ class stream_socket {
   io::count_awaiter wait_readable() const noexcept { return io::wait_readable(sock_.fd()); }
 
   // One write(2): may write less than asked. Waits while nothing fits.
-  detail::stream_op write_some(std::span<const std::byte> buf) const noexcept {
-    return {*this, "write to", op_kind::send, const_cast<std::byte*>(buf.data()), buf.size()};
+  detail::socket_op write_some(std::span<const std::byte> buf) const noexcept {
+    return {fd(), peer_, "write to", op_kind::send, const_cast<std::byte*>(buf.data()), buf.size()};
   }
   // Writes everything; suspends while the peer's window and the send buffer
   // are full. The buffer must stay alive until the await completes.
@@ -154,8 +157,7 @@ class stream_socket {
   // The peer, as known when the stream was made (still known after a reset).
   const address& peer_address() const noexcept { return peer_; }
 
-  // Throws std::system_error(err, "<what> <peer>: <strerror>").
-  [[noreturn]] void fail(int err, const char* what) const;
+  [[noreturn]] void fail(int err, const char* what) const { detail::throw_socket_error(err, what, peer_, fd()); }
 
  protected:
   stream_socket(socket s, address peer) noexcept : sock_(std::move(s)), peer_(peer) {}
@@ -195,15 +197,49 @@ inline stream_socket::write_all_awaiter stream_socket::write_all(std::string_vie
   return {*this, std::as_bytes(std::span(text.data(), text.size()))};
 }
 
-namespace detail {
+// What tcp_listener and unix_listener share: the listening socket and an
+// accept loop that keeps serving through the failures a busy server meets.
+//
+// - ECONNABORTED, EPROTO, EPERM (a firewall), ENETDOWN and the like concern
+//   one connection that died in the backlog: retried silently.
+// - EMFILE, ENFILE, ENOBUFS, ENOMEM: the process or the system is out of
+//   descriptors or memory. Retrying at once would spin (the pending
+//   connection keeps the listener readable), so accept logs once at warn
+//   level per episode, sleeps `accept_backoff` and tries again, until fds
+//   are freed; connections wait in the kernel's backlog meanwhile.
+class stream_listener {
+ public:
+  static constexpr std::chrono::milliseconds accept_backoff{100};
 
-// Suspends the calling task for `d` (cancellable). The one seam for waiting
-// on time inside net/ (the 250 ms Happy Eyeballs stagger, the accept
-// back-off) until the loop's timer API lands; it then becomes corio::sleep.
-// A timerfd read through the loop; when no fd is free (the EMFILE back-off)
-// a helper thread sleeps and completes a corio::promise instead.
-task<void> sleep_for(std::chrono::nanoseconds d);
+  stream_listener() noexcept = default;
+  stream_listener(stream_listener&&) noexcept = default;
+  stream_listener& operator=(stream_listener&&) noexcept = default;
 
-}  // namespace detail
+  // The bound address (the real port when bound to port 0).
+  const address& local_address() const noexcept { return local_; }
+  int fd() const noexcept { return sock_.fd(); }
+  bool is_open() const noexcept { return sock_.is_open(); }
+  // Stops listening; a pending accept completes with ECANCELED.
+  void close() noexcept { sock_.close(); }
+  // How many times accept backed off for lack of fds or memory (tests, metrics).
+  std::uint64_t backoffs() const noexcept { return backoffs_; }
+
+ protected:
+  explicit stream_listener(socket s) : sock_(std::move(s)), local_(sock_.local_address()) {}
+
+  struct accepted {
+    socket sock;
+    address peer;
+  };
+  // The accept loop described above; throws std::system_error for the rest.
+  task<accepted> accept_socket();
+
+  socket sock_;
+  address local_;
+
+ private:
+  std::uint64_t backoffs_ = 0;
+  bool backing_off_ = false;
+};
 
 }  // namespace corio::net

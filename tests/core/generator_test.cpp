@@ -78,8 +78,17 @@ TEST_SUITE("generator") {
 
   TEST_CASE("an infinite generator composes with views and algorithms") {
     std::vector<std::uint64_t> got;
+#if defined(__clang__) && __clang_major__ < 16
+    // HACK(clang-14): view_interface<filter_view<V>> checks the constraints of its members eagerly
+    // and rejects any view that is not const-iterable, which a generator never is (fixed in clang 16).
+    for (auto v : fibonacci()) {
+      if (got.size() == 4) break;
+      if (v % 2 == 0) got.push_back(v);
+    }
+#else
     for (auto v : fibonacci() | std::views::filter([](std::uint64_t x) { return x % 2 == 0; }) | std::views::take(4))
       got.push_back(v);
+#endif
     CHECK(got == std::vector<std::uint64_t>{0, 2, 8, 34});
     auto gen = count_to(10);
     CHECK(std::ranges::find(gen, 7) != gen.end());
@@ -175,9 +184,11 @@ TEST_SUITE("coroutine") {
     CHECK_FALSE(avg.send(1).has_value());
   }
 
-  TEST_CASE("send before next is a logic_error") {
+  TEST_CASE("send, throw_into and finish before next are logic_errors") {
     auto avg = averager();
     CHECK_THROWS_AS(avg.send(1), std::logic_error);
+    CHECK_THROWS_AS(avg.throw_into(std::make_exception_ptr(std::runtime_error("x"))), std::logic_error);
+    CHECK_THROWS_AS(avg.finish(), std::logic_error);
   }
 
   TEST_CASE("result before the body returned is a logic_error") {
