@@ -62,6 +62,13 @@ class [[nodiscard]] join_handle {
   void set_name(std::string name) { state().set_name(std::move(name)); }
   std::uint64_t id() const { return state().id(); }
 
+  // Another handle to the same task (for a container that keeps one while
+  // the caller keeps the other). Only one of them may be awaited at a time.
+  join_handle share() const {
+    state().add_ref();
+    return join_handle(s_);
+  }
+
   // Lets go of the task; it keeps running. The handle becomes empty.
   void detach() noexcept {
     if (auto* s = std::exchange(s_, nullptr)) {
@@ -89,7 +96,8 @@ class [[nodiscard]] join_handle {
         cancelled_ = true;
         return false;
       }
-      self->s_->set_joiner(&me);
+      if (!self->s_->set_joiner(&me))
+        throw std::logic_error("corio: a task awaited by two tasks at once (one join_handle each)");
       me.suspend(h, "join", &on_cancel, self->s_);
       return true;
     }

@@ -111,7 +111,12 @@ class task_state final : public ready_node {
   // call_soon then, as asyncio does).
   void add_done_callback(std::function<void()> fn);
   // The task waiting in `co_await handle`; woken when this one finishes.
-  void set_joiner(task_state* joiner) noexcept { joiner_ = joiner; }
+  // False if another task already waits.
+  bool set_joiner(task_state* joiner) noexcept {
+    if (joiner_) return false;
+    joiner_ = joiner;
+    return true;
+  }
 
   void add_ref() noexcept { ++refs_; }
   void release() noexcept;

@@ -205,6 +205,24 @@ TEST_SUITE("event_loop") {
     CHECK(order == std::vector<int>{1, 2, 3, 4});
   }
 
+  TEST_CASE("a shared handle sees the same task, and two concurrent joiners are refused") {
+    clean_loop c;
+    pipe_pair p;
+    std::string got;
+    auto h = c.loop.spawn(read_pipe(p.r, &got));
+    auto h2 = h.share();
+    CHECK(h2.id() == h.id());
+    auto joiner = [](join_handle<std::size_t>& x) -> task<std::size_t> { co_return co_await x; };
+    auto j1 = c.loop.spawn(joiner(h));
+    auto j2 = c.loop.spawn(joiner(h2));
+    c.loop.run_until([&] { return j2.done(); });
+    CHECK_THROWS_AS(j2.result(), std::logic_error);
+    REQUIRE(::write(p.w, "abc", 3) == 3);
+    c.loop.run_until([&] { return j1.done(); });
+    CHECK(j1.result() == 3);
+    CHECK(h2.result() == 3);
+  }
+
   TEST_CASE("call_soon runs callbacks in order on the next iteration") {
     clean_loop c;
     std::vector<int> order;
