@@ -15,7 +15,8 @@
 // A task awaiting a future is woken on its own loop: directly when the
 // value is set on that loop's thread, through call_soon_threadsafe when it
 // is set elsewhere. Cancelling the awaiting task stops the wait (the future
-// stays valid). Setting twice throws std::logic_error; a promise destroyed
+// stays valid). The value is retrieved once (get() or co_await moves it
+// out, so move-only types work). Setting twice throws std::logic_error; a promise destroyed
 // without a value leaves broken_promise in its future. Done callbacks run on
 // the thread that sets the value, in registration order (at once if the
 // value is already there).
@@ -52,6 +53,7 @@ struct future_state {
   std::optional<stored> value;
   std::exception_ptr error;
   bool ready = false;
+  bool retrieved = false;
   task_state* waiter = nullptr;  // a suspended task, woken on its loop
   std::vector<std::function<void()>> callbacks;
 
@@ -63,7 +65,7 @@ struct future_state {
       std::lock_guard lock(mutex);
       if (ready) throw std::logic_error("corio: promise already satisfied");
       if (e)
-        error = e;
+        error = std::move(e);
       else
         value.emplace(std::forward<A>(v)...);
       ready = true;
@@ -168,9 +170,13 @@ class future {
     return *s_;
   }
 
+  // The value is moved out (so move-only types travel), hence retrieved
+  // once, as with std::future; an exception may be rethrown any number of times.
   T take(std::unique_lock<std::mutex>&) {
     if (s_->error) std::rethrow_exception(s_->error);
-    if constexpr (!std::is_void_v<T>) return *s_->value;
+    if (s_->retrieved) throw std::logic_error("corio: future value already retrieved");
+    s_->retrieved = true;
+    if constexpr (!std::is_void_v<T>) return std::move(*s_->value);
   }
 
   std::shared_ptr<detail::future_state<T>> s_;
@@ -201,7 +207,7 @@ class promise {
   }
   void set_exception(std::exception_ptr e) {
     if (!e) throw std::invalid_argument("corio: set_exception(nullptr)");
-    state().complete(e);
+    state().complete(std::move(e));
   }
 
  private:

@@ -7,6 +7,7 @@
 #include <corio/core/event_loop.hpp>
 #include <doctest/doctest.h>
 
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -52,6 +53,15 @@ TEST_SUITE("future") {
     loop.run_until_complete(setter(p));
     t.join();
     CHECK(got == 7);
+  }
+
+  TEST_CASE("a move-only value travels through the future, once") {
+    corio::promise<std::unique_ptr<int>> p;
+    auto f = p.get_future();
+    p.set_value(std::make_unique<int>(9));
+    auto v = f.get();
+    CHECK(*v == 9);
+    CHECK_THROWS_AS(f.get(), std::logic_error);
   }
 
   TEST_CASE("setting twice is a logic_error") {
