@@ -141,6 +141,13 @@ class backend {
 std::unique_ptr<backend> make_backend(std::string_view name = {});
 
 namespace detail {
+// backend_flags bits that perform_io() sets (the others are the backends'):
+// connect() already started (later attempts read SO_ERROR), and "the last
+// attempt would have blocked", which tells a readiness backend that the
+// fd was not ready an instant ago, so it need not try again in submit().
+inline constexpr std::uint8_t op_connect_started = 0x01;
+inline constexpr std::uint8_t op_would_block = 0x02;
+
 // Runs the op's syscall once, without blocking; returns the result or
 // -errno (-EAGAIN when it would block). Used by readiness backends and by
 // awaiters that try before submitting.

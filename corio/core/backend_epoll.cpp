@@ -4,10 +4,10 @@
 //
 // Each fd is registered once, edge-triggered, for both directions
 // (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET), the first time an op on it has
-// to wait. Edge-triggered is sound here because every op has been tried
-// before it waits (by the awaiter, or by submit() itself for ops that were
-// not), so an edge can only be missed if readiness arrived before that try,
-// and then the try saw it. One registration per fd lifetime instead of an
+// to wait. Edge-triggered is sound here because an op only waits after an
+// attempt that would have blocked: its awaiter's (marked op_would_block by
+// perform_io), or submit()'s own when an earlier edge is still unused (the
+// per-fd readable/writable flags). Any later readiness is a new edge. One registration per fd lifetime instead of an
 // EPOLL_CTL_MOD per wait is one syscall saved per blocked operation;
 // libuv and Tokio make the same trade.
 //
@@ -60,10 +60,16 @@ struct op_list {
   }
 };
 
+// `readable`/`writable` remember an edge that no waiting op used up (the
+// list was empty when it came, or every op on it completed): an op that
+// arrives later must be tried at once, since no new edge will announce
+// what is already there. An EAGAIN clears them.
 struct fd_state {
   op_list readers;
   op_list writers;
   bool registered = false;
+  bool readable = false;
+  bool writable = false;
 };
 
 bool is_reader(op_kind k) noexcept {
@@ -131,7 +137,24 @@ class epoll_backend final : public backend {
       }
       s.registered = true;
     }
-    (is_reader(op.kind) ? s.readers : s.writers).push(op);
+    bool reader = is_reader(op.kind);
+    op_list& waiting = reader ? s.readers : s.writers;
+    bool& ready = reader ? s.readable : s.writable;
+    if (op.backend_flags & detail::op_would_block) {
+      // Tried an instant ago by its awaiter: not ready, and any edge since
+      // is queued in epoll.
+      op.backend_flags &= static_cast<std::uint8_t>(~detail::op_would_block);
+      ready = false;
+    } else if (ready && waiting.empty()) {
+      std::int32_t res = is_poll(op.kind) ? 0 : detail::perform_io(op);
+      if (res != -EAGAIN) {
+        defer_completion(op, res);
+        return;
+      }
+      op.backend_flags &= static_cast<std::uint8_t>(~detail::op_would_block);
+      ready = false;
+    }
+    waiting.push(op);
   }
 
   void cancel(io_op& op) noexcept override {
@@ -165,8 +188,8 @@ class epoll_backend final : public backend {
       if (static_cast<std::size_t>(fd) >= fds_.size()) continue;
       fd_state& s = fds_[static_cast<std::size_t>(fd)];
       std::uint32_t e = events[i].events;
-      if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) completed += drain(s.readers);
-      if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) completed += drain(s.writers);
+      if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) completed += drain(s.readers, s.readable);
+      if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) completed += drain(s.writers, s.writable);
     }
     return completed;
   }
@@ -188,6 +211,7 @@ class epoll_backend final : public backend {
       ::epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
       s.registered = false;
     }
+    s.readable = s.writable = false;
     for (op_list* l : {&s.readers, &s.writers}) {
       while (io_op* op = l->head) {
         l->unlink(*op);
@@ -211,12 +235,18 @@ class epoll_backend final : public backend {
     return fds_[i];
   }
 
-  // Completes waiting ops in order until one would block again.
-  int drain(op_list& l) noexcept {
+  // Completes waiting ops in order until one would block again; what is
+  // left of the edge is remembered in `ready`.
+  int drain(op_list& l, bool& ready) noexcept {
     int completed = 0;
+    ready = true;
     while (io_op* op = l.head) {
       std::int32_t res = is_poll(op->kind) ? 0 : detail::perform_io(*op);
-      if (res == -EAGAIN) break;
+      if (res == -EAGAIN) {
+        op->backend_flags &= static_cast<std::uint8_t>(~detail::op_would_block);
+        ready = false;
+        break;
+      }
       l.unlink(*op);
       op->complete(res);
       ++completed;

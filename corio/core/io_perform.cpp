@@ -19,7 +19,6 @@
 namespace corio::detail {
 
 namespace {
-constexpr std::uint8_t connect_started = 1;
 
 std::int32_t result(ssize_t r) noexcept {
   if (r >= 0) return static_cast<std::int32_t>(r);
@@ -30,9 +29,8 @@ std::int32_t result(ssize_t r) noexcept {
 std::size_t clamp(std::size_t len) noexcept { return len > 0x7ffff000 ? 0x7ffff000 : len; }
 
 int iov_count(std::size_t n) noexcept { return n > 1024 ? 1024 : static_cast<int>(n); }
-}  // namespace
 
-std::int32_t perform_io(io_op& op) noexcept {
+std::int32_t attempt(io_op& op) noexcept {
   for (;;) {
     ssize_t r = 0;
     switch (op.kind) {
@@ -61,7 +59,7 @@ std::int32_t perform_io(io_op& op) noexcept {
         break;
       }
       case op_kind::connect: {
-        if (op.backend_flags & connect_started) {
+        if (op.backend_flags & op_connect_started) {
           int err = 0;
           socklen_t len = sizeof err;
           if (::getsockopt(op.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return -errno;
@@ -70,7 +68,7 @@ std::int32_t perform_io(io_op& op) noexcept {
         }
         r = ::connect(op.fd, op.addr, op.addrlen);
         if (r < 0 && (errno == EINPROGRESS || errno == EAGAIN)) {
-          op.backend_flags |= connect_started;
+          op.backend_flags |= op_connect_started;
           return -EAGAIN;
         }
         break;
@@ -83,6 +81,19 @@ std::int32_t perform_io(io_op& op) noexcept {
     if (r < 0 && errno == EINTR) continue;
     return result(r);
   }
+}
+
+}  // namespace
+
+std::int32_t perform_io(io_op& op) noexcept {
+  std::int32_t r = attempt(op);
+  // A poll op's "attempt" looks at nothing: it says nothing about readiness.
+  bool looked = op.kind != op_kind::poll_read && op.kind != op_kind::poll_write;
+  if (r == -EAGAIN && looked)
+    op.backend_flags |= op_would_block;
+  else
+    op.backend_flags &= static_cast<std::uint8_t>(~op_would_block);
+  return r;
 }
 
 }  // namespace corio::detail
