@@ -12,7 +12,7 @@
 # something has to be installed.
 
 CORIO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$CORIO_ROOT"
+cd "$CORIO_ROOT" || exit 2
 
 # What corio needs, by package manager. Keep the three lists in step with
 # the dependencies in meson.build (DESIGN.md, "Dependencies").
@@ -20,7 +20,7 @@ CORIO_APT_PACKAGES=(meson ninja-build pkg-config g++ libspdlog-dev libfmt-dev do
   libcli11-dev libbenchmark-dev libasio-dev libuv1-dev libssl-dev zlib1g-dev)
 CORIO_BREW_PACKAGES=(meson ninja pkg-config spdlog doctest cli11 google-benchmark asio libuv openssl zlib)
 CORIO_NEEDS="a C++20 compiler (GCC >= 12 or Clang >= 14), meson >= 0.63, ninja, pkg-config, spdlog, fmt,
-doctest, CLI11, Google Benchmark; optional: liburing, OpenSSL, zlib, Asio and libuv (bench peers)"
+  doctest, CLI11, Google Benchmark; optional: liburing, OpenSSL, zlib, Asio and libuv (bench peers)"
 
 # Options every tree gets: the whole project is built, so that a broken
 # test, example or benchmark is caught at once.
@@ -106,7 +106,7 @@ corio_check_other() {
   fi
   echo "corio: cannot install dependencies on this system ($(uname -s)) automatically." >&2
   echo "corio: install these with your package manager, then run this script again:" >&2
-  echo "$CORIO_NEEDS" | sed 's/^/  /' >&2
+  printf '  %s\n' "$CORIO_NEEDS" >&2
   exit 2
 }
 
@@ -150,10 +150,12 @@ corio_configure() {
 corio_build() {
   local name=$1 dir=$2
   shift 2
+  local start=$SECONDS
   corio_say "configuring $name ($dir)"
   corio_configure "$dir" "${CORIO_COMMON_OPTIONS[@]}" "$@" || return 1
   corio_say "building $name"
   ninja -C "$dir" || return 1
+  corio_say "built $name in $((SECONDS - start)) s"
 }
 
 corio_build_release() { corio_build release build/release --buildtype=release; }

@@ -292,6 +292,7 @@ class uring_backend final : public backend {
       // memlock limit before 5.12) means no io_uring here.
       if (err != EINVAL) break;
     }
+    if (err == EPERM) unavailable(err, "io_uring_queue_init refused (seccomp, a container, or kernel.io_uring_disabled)");
     if (err != 0) unavailable(err, "io_uring_queue_init");
     // Registering the ring fd (5.18) spares an fdget per io_uring_enter.
     // It is per thread, which matches one loop per thread.
@@ -530,13 +531,15 @@ class uring_backend final : public backend {
         }
       }
     } else if (!cancelling && !is_poll(op.kind)) {
-      // QUIRK(< 5.11, approximately): io_uring answered EAGAIN for files
-      // opened O_NONBLOCK instead of polling them; wait for readiness and
-      // finish with one syscall.
+      // QUIRK(kernels up to about 6.0; not seen on 6.18): io_uring answers
+      // EAGAIN for O_NONBLOCK fds instead of polling them
+      // (https://github.com/axboe/liburing/issues/364, Seastar #1248).
+      // Wait for readiness through a POLL_ADD, then one syscall finishes.
       if (res == -EAGAIN) return requeue_after_poll(op);
-      // QUIRK(< 6.0, approximately): connect on an O_NONBLOCK socket could
-      // surface EINPROGRESS/EALREADY; the connect is under way, so wait for
-      // POLLOUT and read SO_ERROR (perform_io does, given connect_started).
+      // QUIRK(same older kernels; exact version unverified): CONNECT on an
+      // O_NONBLOCK socket may surface EINPROGRESS/EALREADY. The connect is
+      // under way: wait for POLLOUT and read SO_ERROR (perform_io does so
+      // once connect_started is set).
       if (op.kind == op_kind::connect && (res == -EINPROGRESS || res == -EALREADY)) {
         op.backend_flags |= connect_started;
         return requeue_after_poll(op);

@@ -77,6 +77,38 @@ std::vector<address> both(address a, address b) {
   return v;
 }
 
+// Lets `h` start and block, cancels it, and checks it ends in cancelled_error.
+task<void> cancel_while_blocked(corio::join_handle<void>& h) {
+  co_await corio::sleep(5ms);
+  CHECK_FALSE(h.done());
+  h.cancel();
+  CHECK_THROWS_AS(co_await h, corio::cancelled_error);
+}
+
+// connect("localhost", port) reaches an echo server listening on `at`.
+task<void> localhost_reaches(address at) {
+  auto l = tcp_listener::bind(at);
+  auto server = corio::spawn(echo_server(l, 1));
+  tcp_stream c = co_await tcp_stream::connect("localhost", l.local_address().port());
+  CHECK(c.peer_address() == l.local_address());
+  CHECK(co_await round_trip(c, pattern(10, 10)) == pattern(10, 10));
+  co_await server;
+}
+
+// A listener whose backlog is full: the kernel drops further SYNs, so a
+// connect to it hangs (on Linux; some stacks answer anyway).
+struct black_hole {
+  tcp_listener l = tcp_listener::bind(address::loopback_v4(0), {.backlog = 0});
+  std::vector<corio::net::socket> fillers;
+  black_hole() {
+    address at = l.local_address();
+    for (int i = 0; i < 4; ++i) {
+      fillers.push_back(corio::net::socket::open(AF_INET, SOCK_STREAM));
+      ::connect(fillers.back().fd(), at.sockaddr_ptr(), at.sockaddr_len());
+    }
+  }
+};
+
 bool have_ipv6_loopback() {
   try {
     auto l = tcp_listener::bind(address::loopback_v6(0));
@@ -247,10 +279,7 @@ TEST_SUITE("tcp") {
       auto l = tcp_listener::bind(address::loopback_v4(0));
       auto acceptor = [](tcp_listener& l) -> task<void> { (void)co_await l.accept(); };
       auto h = corio::spawn(acceptor(l));
-      co_await corio::sleep(5ms);
-      CHECK_FALSE(h.done());
-      h.cancel();
-      CHECK_THROWS_AS(co_await h, corio::cancelled_error);
+      co_await cancel_while_blocked(h);
       auto server = corio::spawn(echo_server(l, 1));
       tcp_stream c = co_await tcp_stream::connect(l.local_address());
       CHECK(co_await round_trip(c, pattern(100, 4)) == pattern(100, 4));
@@ -268,10 +297,7 @@ TEST_SUITE("tcp") {
         co_await c.read_some(b);
       };
       auto h = corio::spawn(reader(c));
-      co_await corio::sleep(5ms);
-      CHECK_FALSE(h.done());
-      h.cancel();
-      CHECK_THROWS_AS(co_await h, corio::cancelled_error);
+      co_await cancel_while_blocked(h);
       CHECK(co_await round_trip(c, pattern(5000, 5)) == pattern(5000, 5));
       co_await server;
     });
@@ -382,14 +408,7 @@ TEST_SUITE("tcp") {
   }
 
   TEST_CASE("connect by name: localhost reaches a server on 127.0.0.1 after ::1 is refused") {
-    run_test([]() -> task<void> {
-      auto l = tcp_listener::bind(address::loopback_v4(0));
-      auto server = corio::spawn(echo_server(l, 1));
-      tcp_stream c = co_await tcp_stream::connect("localhost", l.local_address().port());
-      CHECK(c.peer_address() == l.local_address());
-      CHECK(co_await round_trip(c, pattern(10, 10)) == pattern(10, 10));
-      co_await server;
-    });
+    run_test([] { return localhost_reaches(address::loopback_v4(0)); });
   }
 
   TEST_CASE("connect by name: localhost reaches a server on ::1 first") {
@@ -397,14 +416,7 @@ TEST_SUITE("tcp") {
       MESSAGE("skipped: no IPv6 loopback here");
       return;
     }
-    run_test([]() -> task<void> {
-      auto l = tcp_listener::bind(address::loopback_v6(0));
-      auto server = corio::spawn(echo_server(l, 1));
-      tcp_stream c = co_await tcp_stream::connect("localhost", l.local_address().port());
-      CHECK(c.peer_address() == l.local_address());
-      CHECK(co_await round_trip(c, pattern(10, 11)) == pattern(10, 11));
-      co_await server;
-    });
+    run_test([] { return localhost_reaches(address::loopback_v6(0)); });
   }
 
   TEST_CASE("happy eyeballs fails with every address named when all attempts are refused") {
@@ -431,19 +443,12 @@ TEST_SUITE("tcp") {
 
   TEST_CASE("happy eyeballs starts the next attempt after 250 ms while the first hangs, and cancels the loser") {
     run_test([]() -> task<void> {
-      // A listener with a full backlog drops SYNs: a connect to it hangs.
-      auto full = tcp_listener::bind(address::loopback_v4(0), {.backlog = 0});
-      std::vector<corio::net::socket> fillers;
-      for (int i = 0; i < 4; ++i) {
-        fillers.push_back(corio::net::socket::open(AF_INET, SOCK_STREAM));
-        address at = full.local_address();
-        ::connect(fillers.back().fd(), at.sockaddr_ptr(), at.sockaddr_len());
-      }
+      black_hole full;
       co_await corio::sleep(20ms);
       // Does it hang here? Some network stacks answer anyway.
       bool hangs = false;
       try {
-        co_await corio::timeout(100ms, tcp_stream::connect(full.local_address()));
+        co_await corio::timeout(100ms, tcp_stream::connect(full.l.local_address()));
       } catch (const corio::timeout_error&) {
         hangs = true;
       }
@@ -454,7 +459,7 @@ TEST_SUITE("tcp") {
       auto good = tcp_listener::bind(address::loopback_v4(0));
       auto server = corio::spawn(echo_server(good, 1));
       auto t0 = std::chrono::steady_clock::now();
-      tcp_stream c = co_await tcp_stream::connect_any(both(full.local_address(), good.local_address()));
+      tcp_stream c = co_await tcp_stream::connect_any(both(full.l.local_address(), good.local_address()));
       auto took = std::chrono::steady_clock::now() - t0;
       CHECK(c.peer_address() == good.local_address());
       CHECK(took >= 240ms);
@@ -466,16 +471,10 @@ TEST_SUITE("tcp") {
 
   TEST_CASE("a connect with a time limit raises timeout_error naming the host") {
     run_test([]() -> task<void> {
-      auto full = tcp_listener::bind(address::loopback_v4(0), {.backlog = 0});
-      std::vector<corio::net::socket> fillers;
-      for (int i = 0; i < 4; ++i) {
-        fillers.push_back(corio::net::socket::open(AF_INET, SOCK_STREAM));
-        address at = full.local_address();
-        ::connect(fillers.back().fd(), at.sockaddr_ptr(), at.sockaddr_len());
-      }
+      black_hole full;
       co_await corio::sleep(20ms);
       try {
-        co_await tcp_stream::connect("127.0.0.1", full.local_address().port(), 100ms);
+        co_await tcp_stream::connect("127.0.0.1", full.l.local_address().port(), 100ms);
         MESSAGE("this network stack accepted on a full backlog; nothing to time out");
       } catch (const corio::timeout_error& e) {
         CHECK(std::string(e.what()).find("connect to 127.0.0.1:") != std::string::npos);
