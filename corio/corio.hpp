@@ -14,6 +14,7 @@
 #include <corio/core/join_handle.hpp>
 #include <corio/core/run.hpp>
 #include <corio/core/runtime.hpp>
+#include <corio/core/signal_set.hpp>
 #include <corio/core/sync.hpp>
 #include <corio/core/task.hpp>
 #include <corio/core/task_group.hpp>

@@ -79,9 +79,14 @@ class [[nodiscard]] join_handle {
 
   // The result of a finished task: its value, or rethrows its exception
   // (cancelled_error if it was cancelled). std::logic_error if not finished.
+  // A copyable value is copied, so result() may be read again (as Python's
+  // Task.result()); a move-only one is moved out, once. co_await moves.
   T result() {
     if (!done()) throw std::logic_error("corio: result() of a task that has not finished");
-    return take();
+    if constexpr (std::is_void_v<T> || std::is_reference_v<T> || !std::is_copy_constructible_v<T>)
+      return take();
+    else
+      return peek();
   }
 
   auto operator co_await() noexcept { return awaiter{this}; }
@@ -126,6 +131,13 @@ class [[nodiscard]] join_handle {
       h.promise().result();
     else
       return std::move(h.promise()).result();
+  }
+
+  T peek() {
+    detail::task_state& s = state();
+    s.mark_retrieved();
+    if (s.status() == task_status::cancelled) throw cancelled_error();
+    return std::coroutine_handle<detail::task_promise<T>>::from_address(s.body().address()).promise().result();
   }
 
   detail::task_state* s_ = nullptr;

@@ -66,7 +66,8 @@ corio::task<done_after> do_some_work(int x) {
 // asyncio.gather takes tasks that already run; corio::gather takes task<T>s
 // and spawns them itself. Awaiting the handle from a task bridges the two,
 // and keeps asyncio's cancellation: if the awaiting task is cancelled, so is
-// the task it awaits.
+// the task it awaits. `h` is a reference kept across the co_await: the
+// handle must outlive this task, as amain's vector does.
 template <class T>
 corio::task<T> join(corio::join_handle<T>& h) {
   co_return co_await h;
@@ -108,7 +109,7 @@ int main(int argc, char** argv) {
   try {
     corio::run(amain());
   } catch (const corio::interrupted&) {
-    std::printf("Interrupted after %.2f s: every task was cancelled and has finished\n", elapsed());
+    std::printf("Interrupted after %.2f s: the tasks still running were cancelled\n", elapsed());
     return 130;  // 128 + SIGINT, the shell's convention for "stopped by Ctrl-C"
   }
   std::printf("TIME:  %.2f\n", elapsed());
