@@ -23,6 +23,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <system_error>
@@ -146,7 +147,9 @@ class epoll_backend final : public backend {
       op.backend_flags &= static_cast<std::uint8_t>(~detail::op_would_block);
       ready = false;
     } else if (ready && waiting.empty()) {
-      std::int32_t res = is_poll(op.kind) ? 0 : detail::perform_io(op);
+      // The flag may be stale (the caller could have drained the fd with a
+      // syscall of its own): a poll op checks for real instead of trusting it.
+      std::int32_t res = is_poll(op.kind) ? poll_now(op) : detail::perform_io(op);
       if (res != -EAGAIN) {
         defer_completion(op, res);
         return;
@@ -252,6 +255,14 @@ class epoll_backend final : public backend {
       ++completed;
     }
     return completed;
+  }
+
+  // A readiness check that does not block: 0 if ready, else -EAGAIN.
+  static std::int32_t poll_now(const io_op& op) noexcept {
+    pollfd p{op.fd, static_cast<short>(op.kind == op_kind::poll_read ? POLLIN | POLLRDHUP : POLLOUT), 0};
+    int n = ::poll(&p, 1, 0);
+    if (n < 0) return -errno;
+    return n > 0 ? 0 : -EAGAIN;
   }
 
   void defer_completion(io_op& op, std::int32_t res) noexcept {
