@@ -199,7 +199,8 @@ void BM_sleep_tasks(benchmark::State& state) {
 }
 BENCHMARK(BM_sleep_tasks)->Unit(benchmark::kMillisecond);
 
-#ifdef CORIO_BENCH_ASIO
+// Asio's coroutine support is off under clang 14 with libstdc++.
+#if defined(CORIO_BENCH_ASIO) && defined(ASIO_HAS_CO_AWAIT)
 asio::awaitable<void> asio_sleeper(uint32_t us, size_t& woke) {
   asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::microseconds(us));
   co_await t.async_wait(asio::use_awaitable);

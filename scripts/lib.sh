@@ -201,6 +201,11 @@ corio_build_asan() {
   if [ -f build/asan/meson-private/coredata.dat ] && ! grep -q "$cxx" build/asan/meson-info/intro-compilers.json 2>/dev/null; then
     rm -rf build/asan
   fi
+  # HACK(clang-14): UBSan's -fsanitize=function check on coroutine frames
+  # makes the assembler fail with "Cannot represent a difference across
+  # sections"; it is off for clang until a newer clang is the baseline.
+  local no_check=-fno-sanitize=vptr
+  [ "$cxx" = clang++ ] && no_check=-fno-sanitize=vptr,function
   CXX=$cxx corio_build "asan ($cxx)" build/asan --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false \
-    -Dcpp_args=-fno-sanitize=vptr
+    "-Dcpp_args=$no_check"
 }
