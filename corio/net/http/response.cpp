@@ -259,6 +259,7 @@ task<std::size_t> response::read_some(std::span<std::byte> buf) {
   if (buf.empty()) co_return 0;
   if (pending_.empty()) pending_ = co_await read_chunk();
   std::size_t n = std::min(buf.size(), pending_.size());
+  if (n == 0) co_return 0;  // end of body (pending_ may be a null span)
   std::memcpy(buf.data(), pending_.data(), n);
   pending_ = pending_.subspan(n);
   co_return n;
