@@ -243,4 +243,22 @@ task<stream_listener::accepted> stream_listener::accept_socket() {
   }
 }
 
+// --- deadlines ------------------------------------------------------------
+
+task<std::size_t> stream_socket::read_some_until(std::span<std::byte> buf, time_point deadline) const {
+  co_return co_await corio::timeout_at(deadline, read_some(buf), "read from " + peer_.to_string());
+}
+
+task<std::size_t> stream_socket::read_some_for(std::span<std::byte> buf, clock_duration d) const {
+  co_return co_await read_some_until(buf, current_loop().now() + d);
+}
+
+task<void> stream_socket::write_all_until(std::span<const std::byte> buf, time_point deadline) const {
+  co_await corio::timeout_at(deadline, write_all(buf), "write to " + peer_.to_string());
+}
+
+task<void> stream_socket::write_all_for(std::span<const std::byte> buf, clock_duration d) const {
+  co_await write_all_until(buf, current_loop().now() + d);
+}
+
 }  // namespace corio::net

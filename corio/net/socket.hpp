@@ -34,6 +34,7 @@
 #include <corio/core/error.hpp>
 #include <corio/core/io.hpp>
 #include <corio/core/task.hpp>
+#include <corio/core/time.hpp>
 #include <corio/net/address.hpp>
 
 #include <chrono>
@@ -121,6 +122,12 @@ class stream_socket {
   detail::socket_op read_some(std::span<std::byte> buf) const noexcept {
     return {fd(), peer_, "read from", op_kind::read, buf.data(), buf.size()};
   }
+  // read_some with a deadline: corio::timeout_error ("read from PEER timed
+  // out") once it passes, with the read removed from the backend first, so
+  // no byte is lost and the stream stays usable. _until takes a time point
+  // on the loop's clock, _for a duration from now.
+  task<std::size_t> read_some_until(std::span<std::byte> buf, time_point deadline) const;
+  task<std::size_t> read_some_for(std::span<std::byte> buf, clock_duration d) const;
   // Reads exactly buf.size() bytes; incomplete_read_error at an early EOF.
   task<void> read_exact(std::span<std::byte> buf) const;
   // A read that never suspends: the count (0 = EOF), or nullopt if no byte
@@ -138,6 +145,11 @@ class stream_socket {
   class write_all_awaiter;
   write_all_awaiter write_all(std::span<const std::byte> buf) const noexcept;
   write_all_awaiter write_all(std::string_view text) const noexcept;
+  // write_all with a deadline (timeout_error once it passes). What was
+  // written before the deadline stays written: the peer may have received
+  // a prefix, so a timed-out stream should be closed, not written to again.
+  task<void> write_all_until(std::span<const std::byte> buf, time_point deadline) const;
+  task<void> write_all_for(std::span<const std::byte> buf, clock_duration d) const;
   // A write that never suspends: the count written (0 if nothing fits).
   std::size_t try_write(std::span<const std::byte> buf) const;
   // Writes every byte of every buffer (gather write; loops over partial

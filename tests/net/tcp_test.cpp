@@ -11,6 +11,7 @@
 #include <corio/net/resolver.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -135,6 +136,32 @@ TEST_SUITE("tcp") {
       CHECK(got == data);
       co_await server;
     });
+  }
+
+  TEST_CASE("a read with a deadline times out cleanly and leaves the stream usable") {
+    static corio::virtual_clock clk;
+    run_test(
+        []() -> task<void> {
+          auto l = tcp_listener::bind(address::loopback_v4(0));
+          auto accepted = corio::spawn(l.accept());
+          tcp_stream c = co_await tcp_stream::connect(l.local_address());
+          tcp_stream peer = co_await accepted;
+          std::array<std::byte, 16> buf{};
+          auto start = clk.now();
+          std::string what;
+          try {
+            co_await c.read_some_for(buf, std::chrono::seconds(30));
+          } catch (const corio::timeout_error& e) {
+            what = e.what();
+          }
+          CHECK(what.find("read from 127.0.0.1:") != std::string::npos);
+          CHECK(clk.now() - start >= std::chrono::seconds(30));
+          // The timed-out read took nothing: the next one gets every byte.
+          co_await peer.write_all(std::string_view("late"));
+          std::size_t n = co_await c.read_some_for(buf, std::chrono::seconds(30));
+          CHECK(std::string_view(reinterpret_cast<const char*>(buf.data()), n) == "late");
+        },
+        {.clock = &clk});
   }
 
   TEST_CASE("1000 concurrent clients each echo 64 KiB with every byte checked") {

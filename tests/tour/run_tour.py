@@ -7,6 +7,7 @@
 # do_some_work is also interrupted with SIGINT, twice: once before any task
 # finished (all three must be cancelled) and once after the first finished
 # (the other two must be); both must exit cleanly with status 130.
+# fetch_many fetches /hello five times from the server it starts itself.
 #
 # Usage: run_tour.py BINDIR   (the build directory's examples/tour)
 # Registered in tests/meson.build as the `tour` test; it takes about 2 s.
@@ -139,6 +140,17 @@ def do_some_work_interrupted(bindir):
               "expected exit status 130, the waits, then: " + "; ".join(want_body) + "; Interrupted after ...")
 
 
+def fetch_many(bindir):
+    # Its own server on 127.0.0.1:0, each answer held back 0.2 s: the five
+    # GETs overlap, so about 0.2 s in all, well under 5 x 0.2 s.
+    status, lines = run(bindir, "fetch_many", "--delay", 0.2)
+    m = expect_patterns("fetch_many: five GETs through one client_session", status, lines,
+                        [r"Hello World:\d\d:\d\d:\d\d\.\d{3}"] * 5 + [r"TIME:  (\d+\.\d+)"])
+    if m:
+        took = float(m[5].group(1))
+        check("fetch_many: the GETs overlap", 0.19 <= took < 0.9, status, lines, "TIME out of bounds")
+
+
 def producer_consumer(bindir):
     for producers, consumers, items, capacity in [(3, 2, 7, 2), (2, 3, 5, 0)]:
         status, lines = run(bindir, "producer_consumer", "--producers", producers, "--consumers", consumers,
@@ -187,8 +199,8 @@ def main():
     # the default action by exec, so the children get the default.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     start = time.monotonic()
-    for test in (averager, thread_pool_map, cpu_parallel, do_some_work, do_some_work_interrupted, producer_consumer,
-                 coroutines_vs_threads):
+    for test in (averager, thread_pool_map, cpu_parallel, do_some_work, do_some_work_interrupted, fetch_many,
+                 producer_consumer, coroutines_vs_threads):
         try:
             test(bindir)
         except (OSError, subprocess.SubprocessError) as e:
