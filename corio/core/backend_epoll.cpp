@@ -20,6 +20,7 @@
 // the loop never wakes before a timer is due. wake() writes an eventfd.
 #include <corio/core/backend.hpp>
 #include <corio/core/log.hpp>
+#include <corio/core/op_list.hpp>
 
 #include <atomic>
 #include <cerrno>
@@ -32,34 +33,11 @@
 
 namespace corio {
 
+using detail::is_poll;
+using detail::is_reader;
+using detail::op_list;
+
 namespace {
-
-struct op_list {
-  io_op* head = nullptr;
-  io_op* tail = nullptr;
-
-  bool empty() const noexcept { return head == nullptr; }
-  void push(io_op& op) noexcept {
-    op.next = nullptr;
-    op.prev = tail;
-    if (tail)
-      tail->next = &op;
-    else
-      head = &op;
-    tail = &op;
-  }
-  void unlink(io_op& op) noexcept {
-    if (op.prev)
-      op.prev->next = op.next;
-    else
-      head = op.next;
-    if (op.next)
-      op.next->prev = op.prev;
-    else
-      tail = op.prev;
-    op.next = op.prev = nullptr;
-  }
-};
 
 // `readable`/`writable` remember an edge that no waiting op used up (the
 // list was empty when it came, or every op on it completed): an op that
@@ -73,24 +51,9 @@ struct fd_state {
   bool writable = false;
 };
 
-bool is_reader(op_kind k) noexcept {
-  switch (k) {
-    case op_kind::read:
-    case op_kind::readv:
-    case op_kind::recv:
-    case op_kind::accept:
-    case op_kind::poll_read:
-      return true;
-    default:
-      return false;
-  }
-}
-
 // Marks an op that finished inside submit() and waits in deferred_ for the
 // next poll(), so that submit never completes inline.
 constexpr std::uint8_t deferred_bit = 0x80;
-
-bool is_poll(op_kind k) noexcept { return k == op_kind::poll_read || k == op_kind::poll_write; }
 
 }  // namespace
 

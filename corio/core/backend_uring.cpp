@@ -40,6 +40,7 @@
 // reads, data always waiting): a per-kind hint would take both.
 #include <corio/core/backend.hpp>
 #include <corio/core/log.hpp>
+#include <corio/core/op_list.hpp>
 
 #include <atomic>
 #include <cerrno>
@@ -53,49 +54,11 @@
 
 namespace corio {
 
+using detail::is_poll;
+using detail::is_reader;
+using detail::op_list;
+
 namespace {
-
-struct op_list {
-  io_op* head = nullptr;
-  io_op* tail = nullptr;
-
-  bool empty() const noexcept { return head == nullptr; }
-  void push(io_op& op) noexcept {
-    op.next = nullptr;
-    op.prev = tail;
-    if (tail)
-      tail->next = &op;
-    else
-      head = &op;
-    tail = &op;
-  }
-  void unlink(io_op& op) noexcept {
-    if (op.prev)
-      op.prev->next = op.next;
-    else
-      head = op.next;
-    if (op.next)
-      op.next->prev = op.prev;
-    else
-      tail = op.prev;
-    op.next = op.prev = nullptr;
-  }
-};
-
-bool is_reader(op_kind k) noexcept {
-  switch (k) {
-    case op_kind::read:
-    case op_kind::readv:
-    case op_kind::recv:
-    case op_kind::accept:
-    case op_kind::poll_read:
-      return true;
-    default:
-      return false;
-  }
-}
-
-bool is_poll(op_kind k) noexcept { return k == op_kind::poll_read || k == op_kind::poll_write; }
 
 // user_data values that are not ops: io_op is 8-byte aligned, so small odd
 // and even numbers below 8 can never be one. liburing's own timeout SQE

@@ -10,6 +10,7 @@
 // (backend_flags) and later attempts read SO_ERROR once the socket is
 // writable, instead of calling connect() again.
 #include <corio/core/backend.hpp>
+#include <corio/core/op_list.hpp>
 
 #include <cerrno>
 #include <sys/socket.h>
@@ -88,8 +89,7 @@ std::int32_t attempt(io_op& op) noexcept {
 std::int32_t perform_io(io_op& op) noexcept {
   std::int32_t r = attempt(op);
   // A poll op's "attempt" looks at nothing: it says nothing about readiness.
-  bool looked = op.kind != op_kind::poll_read && op.kind != op_kind::poll_write;
-  if (r == -EAGAIN && looked)
+  if (r == -EAGAIN && !is_poll(op.kind))
     op.backend_flags |= op_would_block;
   else
     op.backend_flags &= static_cast<std::uint8_t>(~op_would_block);
