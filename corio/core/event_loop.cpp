@@ -6,6 +6,7 @@
 #include <corio/core/log.hpp>
 
 #include <csignal>
+#include <cstring>
 #include <stdexcept>
 
 namespace corio {
@@ -43,8 +44,14 @@ const char* to_string(task_status s) noexcept {
 namespace detail {
 
 task_state::task_state(event_loop& loop, std::coroutine_handle<> body, promise_base& promise, exception_fn exc,
-                       std::uint64_t id) noexcept
-    : ready_node(&run_fn), loop_(loop), body_(body), resume_(body), exception_of_(exc), id_(id) {
+                       std::uint64_t id, std::uint64_t spawn_iteration) noexcept
+    : ready_node(&run_fn),
+      loop_(loop),
+      body_(body),
+      resume_(body),
+      exception_of_(exc),
+      id_(id),
+      spawn_iteration_(spawn_iteration) {
   promise.set_root(this);
 }
 
@@ -119,6 +126,7 @@ void task_state::report_unretrieved() noexcept {
 
 void task_state::finish() noexcept {
   loop_.unlink_live(*this);
+  if (status_ == task_status::cancelled) ++loop_.tasks_cancelled_;
   hook_ = nullptr;
   waiting_on_ = nullptr;
   // Done callbacks run in registration order, before the joiner resumes.
@@ -161,6 +169,7 @@ event_loop::event_loop(loop_options options)
       tick_(options.tick > clock_duration::zero() ? options.tick : std::chrono::milliseconds(1)),
       epoch_(clock_->now()),
       wheel_(0),
+      stall_threshold_(options.stall_threshold),
       owner_(std::this_thread::get_id()),
       previous_(current_loop_ptr) {
   ignore_sigpipe_once();
@@ -189,11 +198,12 @@ void event_loop::check_thread(const char* what) const {
 detail::task_state* event_loop::adopt(std::coroutine_handle<> body, detail::promise_base& p,
                                       detail::task_state::exception_fn exc, std::string name) {
   if (closed_) throw std::logic_error("corio: spawn on a closed event loop");
-  auto* s = new detail::task_state(*this, body, p, exc, next_task_id_++);
+  auto* s = new detail::task_state(*this, body, p, exc, next_task_id_++, iterations_);
   if (!name.empty()) s->set_name(std::move(name));
   s->add_ref();  // one for the loop, one for the handle
   link_live(*s);
   ready_.push(s);
+  ++ready_depth_;
   return s;
 }
 
@@ -245,6 +255,7 @@ void event_loop::post_threadsafe(detail::ready_node* n) {
   std::lock_guard lock(remote_mutex_);
   bool was_empty = remote_.empty();
   remote_.push(n);
+  ++remote_depth_;
   // Only the first post since the loop last looked needs to wake it. Woken
   // under the lock: once it is released the loop may run the callback,
   // finish and destroy its backend before a wake() outside would land.
@@ -254,19 +265,68 @@ void event_loop::post_threadsafe(detail::ready_node* n) {
 void event_loop::take_threadsafe() noexcept {
   std::lock_guard lock(remote_mutex_);
   ready_.splice(remote_);
+  ready_depth_ += std::exchange(remote_depth_, 0);
 }
 
 void event_loop::run_once() {
   run_ready();
   poll_io();
+  end_phases();
+}
+
+// Charges the time since the last mark to the phase that began there, and
+// opens the next phase. One clock read.
+void event_loop::mark_phase(bool polling) noexcept {
+  auto now = std::chrono::steady_clock::now();
+  if (phase_mark_ != std::chrono::steady_clock::time_point{})
+    (phase_polling_ ? time_polling_ : time_running_) += now - phase_mark_;
+  phase_mark_ = now;
+  phase_polling_ = polling;
+}
+
+// The loop stops running: close the open phase, so that the time until it
+// runs again is charged to nothing.
+void event_loop::end_phases() noexcept {
+  mark_phase(false);
+  phase_mark_ = {};
 }
 
 void event_loop::run_ready() noexcept {
+  ++iterations_;
+  mark_phase(false);
   take_threadsafe();
   // Run what is ready now; what they make ready runs next iteration.
   detail::ready_queue batch;
   batch.splice(ready_);
-  while (detail::ready_node* n = batch.pop()) n->run(n);
+  if (stall_threshold_) return run_batch_timed(batch);
+  while (detail::ready_node* n = batch.pop()) {
+    --ready_depth_;
+    n->run(n);
+  }
+}
+
+// run_ready with the stall detector on: each run is timed. The task's id is
+// read before the run (the run may destroy the task).
+void event_loop::run_batch_timed(detail::ready_queue& batch) noexcept {
+  while (detail::ready_node* n = batch.pop()) {
+    --ready_depth_;
+    std::uint64_t id = 0;
+    if (detail::task_state::is_task(n)) id = static_cast<detail::task_state*>(n)->id();
+    auto start = std::chrono::steady_clock::now();
+    n->run(n);
+    auto took = std::chrono::steady_clock::now() - start;
+    if (took <= *stall_threshold_) continue;
+    ++stalls_;
+    auto ms = std::chrono::duration<double, std::milli>(took).count();
+    if (id == 0) {
+      CORIO_LOG_WARN("stall: a callback held the loop for {:.1f} ms", ms);
+      continue;
+    }
+    const char* name = "(finished)";
+    for (detail::task_state* t = live_head_; t; t = t->next_live)
+      if (t->id() == id) name = t->name().c_str();
+    CORIO_LOG_WARN("stall: task {} '{}' held the loop for {:.1f} ms", id, name, ms);
+  }
 }
 
 // Ticks count from the loop's epoch. A deadline maps to the first tick at
@@ -309,13 +369,16 @@ void event_loop::poll_io() {
     if (clock_->type() == clock_source::kind::autojump && timeout && *timeout > clock_duration::zero()) {
       // Every task waits. If no I/O is ready either, nothing but time can
       // make progress: jump straight to the next timer.
+      mark_phase(true);
       backend_->poll(clock_duration::zero());
       if (ready_.empty()) clock_->jump_to(clock_->now() + *timeout);
     } else {
+      mark_phase(true);
       backend_->poll(timeout);
     }
     iterations_since_poll_ = 0;
   } else if (++iterations_since_poll_ >= io_poll_interval) {
+    mark_phase(true);
     backend_->poll(clock_duration::zero());
     iterations_since_poll_ = 0;
   }
@@ -346,7 +409,10 @@ void event_loop::close() {
   }
   // Callbacks still queued run now: they may release resources.
   take_threadsafe();
-  while (detail::ready_node* n = ready_.pop()) n->run(n);
+  while (detail::ready_node* n = ready_.pop()) {
+    --ready_depth_;
+    n->run(n);
+  }
   while (detail::loop_resource* r = resources_) {
     untrack(*r);
     r->on_loop_close();
@@ -361,6 +427,32 @@ std::vector<task_info> event_loop::all_tasks() const {
   for (detail::task_state* t = live_head_; t; t = t->next_live)
     out.push_back({t->id(), t->name(), t->status(), t->waiting_on()});
   return out;
+}
+
+loop_stats event_loop::stats() const noexcept {
+  loop_stats s;
+  s.iterations = iterations_;
+  s.tasks_alive = live_count_;
+  s.tasks_created = next_task_id_ - 1;
+  s.tasks_cancelled = tasks_cancelled_;
+  s.ready_depth = ready_depth_;
+  s.timers_alive = wheel_.size();
+  s.stalls = stalls_;
+  s.time_polling = time_polling_;
+  s.time_running = time_running_;
+  return s;
+}
+
+void event_loop::dump_tasks(std::FILE* out) const {
+  std::fprintf(out, "corio: %zu live task(s) on backend %s, iteration %llu\n", live_count_,
+               backend_ ? std::string(backend_->name()).c_str() : "(closed)", static_cast<unsigned long long>(iterations_));
+  for (const detail::task_state* t = live_head_; t; t = t->next_live) {
+    const char* waits = t->waiting_on();
+    std::fprintf(out, "task %llu '%s' %s, age %llu iteration(s), waiting on %s\n",
+                 static_cast<unsigned long long>(t->id()), t->name().c_str(), to_string(t->status()),
+                 static_cast<unsigned long long>(iterations_ - t->spawn_iteration()), waits ? waits : "-");
+  }
+  std::fflush(out);
 }
 
 }  // namespace corio

@@ -18,6 +18,14 @@
 // (and wake()) are the only ways in from another thread; other calls from a
 // foreign thread throw std::logic_error in debug builds. current() is the
 // loop of the calling thread.
+//
+// Observability: stats() is a handful of plain counters kept as the loop
+// runs. Time is split at phase boundaries with one read of the real steady
+// clock per phase (at the start of each run of the ready tasks and before
+// each backend poll), never per task: the interval from one mark to the
+// next is charged to the phase that began at the first. The stall detector times each
+// resume or callback with two clock reads, only when stall_threshold is set
+// (the default in debug builds only), so a release loop pays nothing.
 #pragma once
 
 #include <corio/core/backend.hpp>
@@ -28,8 +36,11 @@
 #include <corio/core/task_state.hpp>
 #include <corio/timers/timer_wheel.hpp>
 
+#include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -45,6 +56,27 @@ struct loop_options {
   clock_source* clock = nullptr;
   // The timer wheel's resolution: timers fire at most one tick late.
   clock_duration tick = std::chrono::milliseconds(1);
+  // When set, one resume or callback running longer than this logs a
+  // warning (naming the task) and counts
+  // in stats().stalls. Measured with the real steady clock.
+#ifdef NDEBUG
+  std::optional<clock_duration> stall_threshold{};
+#else
+  std::optional<clock_duration> stall_threshold{std::chrono::milliseconds(100)};
+#endif
+};
+
+// event_loop::stats(): cheap counters, read at any time on the loop's thread.
+struct loop_stats {
+  std::uint64_t iterations = 0;       // runs of the ready tasks
+  std::size_t tasks_alive = 0;        // spawned and not finished
+  std::uint64_t tasks_created = 0;    // spawned since the loop was made
+  std::uint64_t tasks_cancelled = 0;  // finished as cancelled
+  std::size_t ready_depth = 0;        // nodes on the ready queue now
+  std::size_t timers_alive = 0;       // armed timers (the wheel's size)
+  std::uint64_t stalls = 0;           // runs over stall_threshold
+  std::chrono::nanoseconds time_polling{0};  // in the backend's poll (and timer firing after it)
+  std::chrono::nanoseconds time_running{0};  // running ready tasks and callbacks
 };
 
 namespace detail {
@@ -108,6 +140,10 @@ class event_loop {
 
   std::vector<task_info> all_tasks() const;
   std::size_t live_tasks() const noexcept { return live_count_; }
+  loop_stats stats() const noexcept;
+  // Prints each live task: id, name, state, age (in loop iterations since
+  // it was spawned) and what it waits on.
+  void dump_tasks(std::FILE* out = stderr) const;
 
   corio::backend& io() noexcept { return *backend_; }
 
@@ -122,7 +158,10 @@ class event_loop {
   void track(detail::loop_resource& r) noexcept;
   void untrack(detail::loop_resource& r) noexcept;
   // Not for users: the suspension protocol (task_state.hpp) and wakers.
-  void schedule(detail::ready_node& n) noexcept { ready_.push(&n); }
+  void schedule(detail::ready_node& n) noexcept {
+    ready_.push(&n);
+    ++ready_depth_;
+  }
   detail::task_state* running_task() const noexcept { return running_task_; }
 
   static constexpr int io_poll_interval = 61;
@@ -162,6 +201,9 @@ class event_loop {
   void post_threadsafe(detail::ready_node* n);
   void take_threadsafe() noexcept;
   void run_ready() noexcept;
+  void run_batch_timed(detail::ready_queue& batch) noexcept;
+  void mark_phase(bool polling) noexcept;
+  void end_phases() noexcept;
   void poll_io();
   std::optional<clock_duration> timer_timeout() const noexcept;
   void fire_timers() noexcept;
@@ -179,6 +221,17 @@ class event_loop {
   std::size_t live_count_ = 0;
   std::uint64_t next_task_id_ = 1;
   int iterations_since_poll_ = 0;
+  // stats()
+  std::uint64_t iterations_ = 0;
+  std::uint64_t tasks_cancelled_ = 0;
+  std::uint64_t stalls_ = 0;
+  std::size_t ready_depth_ = 0;
+  std::size_t remote_depth_ = 0;  // guarded by remote_mutex_
+  std::chrono::steady_clock::time_point phase_mark_{};  // epoch = no phase open
+  bool phase_polling_ = false;
+  std::chrono::nanoseconds time_polling_{0};
+  std::chrono::nanoseconds time_running_{0};
+  std::optional<clock_duration> stall_threshold_;
   bool running_ = false;
   bool stop_requested_ = false;
   bool closed_ = false;
@@ -239,6 +292,7 @@ void event_loop::call_soon(F&& fn) {
   check_thread("call_soon");
 #endif
   ready_.push(new callback_node<std::decay_t<F>>(std::forward<F>(fn)));
+  ++ready_depth_;
 }
 
 template <class F>
@@ -255,7 +309,10 @@ void event_loop::run_until(Pred done) {
   stop_requested_ = false;
   struct reset {
     event_loop* l;
-    ~reset() { l->running_ = false; }
+    ~reset() {
+      l->running_ = false;
+      l->end_phases();
+    }
   } guard{this};
   while (!done() && !stop_requested_) {
     run_ready();

@@ -61,7 +61,7 @@ class task_state final : public ready_node {
   using exception_fn = std::exception_ptr (*)(std::coroutine_handle<>) noexcept;
 
   task_state(event_loop& loop, std::coroutine_handle<> body, promise_base& promise, exception_fn exc,
-             std::uint64_t id) noexcept;
+             std::uint64_t id, std::uint64_t spawn_iteration) noexcept;
   task_state(const task_state&) = delete;
   task_state& operator=(const task_state&) = delete;
 
@@ -106,6 +106,10 @@ class task_state final : public ready_node {
   const char* waiting_on() const noexcept { return waiting_on_; }
   std::coroutine_handle<> body() const noexcept { return body_; }
   event_loop& loop() const noexcept { return loop_; }
+  // The loop iteration (event_loop::stats().iterations) it was spawned in.
+  std::uint64_t spawn_iteration() const noexcept { return spawn_iteration_; }
+  // Is `n` a task (rather than a callback)?
+  static bool is_task(const ready_node* n) noexcept { return n->run == &run_fn; }
 
   // Runs after the task finished (at once if it already has, through
   // call_soon then, as asyncio does).
@@ -146,6 +150,7 @@ class task_state final : public ready_node {
   std::vector<std::function<void()>> callbacks_;
   std::string name_;
   std::uint64_t id_;
+  std::uint64_t spawn_iteration_;
   std::uint32_t refs_ = 1;
   task_status status_ = task_status::scheduled;
   bool cancel_requested_ = false;
