@@ -20,8 +20,9 @@ CORIO_APT_PACKAGES=(meson ninja-build pkg-config g++ libspdlog-dev libfmt-dev do
   libcli11-dev libbenchmark-dev libasio-dev libuv1-dev libssl-dev zlib1g-dev)
 # Wanted, not required: clang with its sanitizer runtime builds the ASan
 # tree (see corio_build_asan); names differ between releases, so these are
-# installed one by one and a missing one is only reported.
-CORIO_APT_OPTIONAL=(clang libclang-rt-dev)
+# installed one by one and a missing one is only reported. libhttp-parser-dev
+# is the peer parser bench/micro_http compares with, when it is there.
+CORIO_APT_OPTIONAL=(clang libclang-rt-dev libhttp-parser-dev)
 CORIO_BREW_PACKAGES=(meson ninja pkg-config spdlog doctest cli11 google-benchmark asio libuv openssl zlib)
 CORIO_NEEDS="a C++20 compiler (GCC >= 12 or Clang >= 14), meson >= 0.63, ninja, pkg-config, spdlog, fmt,
   doctest, CLI11, Google Benchmark; optional: liburing, OpenSSL, zlib, Asio and libuv (bench peers)"
@@ -204,8 +205,9 @@ corio_build_asan() {
   # HACK(clang-14): UBSan's -fsanitize=function check on coroutine frames
   # makes the assembler fail with "Cannot represent a difference across
   # sections"; it is off for clang until a newer clang is the baseline.
-  local no_check=-fno-sanitize=vptr
-  [ "$cxx" = clang++ ] && no_check=-fno-sanitize=vptr,function
+  local no_check=-fno-sanitize=vptr fuzz=false
+  # The libFuzzer targets (fuzz/) need clang; scripts/test runs them from this tree.
+  [ "$cxx" = clang++ ] && no_check=-fno-sanitize=vptr,function fuzz=true
   CXX=$cxx corio_build "asan ($cxx)" build/asan --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false \
-    "-Dcpp_args=$no_check"
+    "-Dcpp_args=$no_check" "-Dfuzz=$fuzz"
 }

@@ -3,25 +3,20 @@
 // Why: the parser's safety argument is "same bytes, same framing, whatever
 // the packet boundaries" (request smuggling hides in the cases where that
 // fails) plus "never reads outside the buffer". Unit tests check both on
-// hand-written messages; this libFuzzer target checks them on arbitrary ones.
-// It is differential: each input is driven whole, split at a point the fuzzer
-// picks, and (when short) byte by byte, like a connection that compacts its
-// buffer between reads, and the transcripts must be identical. Any mismatch,
-// a view outside the caller's buffer, or a parser that stops making progress
-// aborts. With ASan/UBSan that also covers memory errors.
+// hand-written messages; the request and response fuzz targets check them on
+// arbitrary ones. This is their shared, differential driver: each input is
+// driven whole, split at a point the fuzzer picks, and (when short) byte by
+// byte, like a connection that compacts its buffer between reads, and the
+// transcripts must be identical. Any mismatch, a view outside the caller's
+// buffer, an error without a code and message, or a parser that stops making
+// progress aborts. With ASan/UBSan that also covers memory errors.
 //
-// The same binary fuzzes `url`: a URL that parses must print back to a string
-// that parses to the same value, resolve against a base without throwing
-// anything but url_error, and survive a percent_encode/percent_decode round trip.
-//
-// Input layout: byte 0 picks the mode (request / response to GET / response
-// to HEAD / url) and options (bare LF allowed, small limits, peer closes at
-// the end); bytes 1-2 the split point; the rest is the message.
-//
-// Build: clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -I. \
-//        fuzz/http_parser_fuzz.cpp corio/net/http/parser.cpp corio/net/http/url.cpp
+// Input layout (both targets): byte 0 holds options (bit 0: HEAD instead of
+// GET for responses, bit 2: bare LF allowed, bit 3: small limits, bit 4: the
+// peer closes at the end), bytes 1-2 the split point, the rest the message.
+#pragma once
+
 #include <corio/net/http/parser.hpp>
-#include <corio/net/http/url.hpp>
 
 #include <cstdint>
 #include <cstdio>
@@ -30,16 +25,16 @@
 #include <string_view>
 #include <vector>
 
+namespace corio::fuzz {
+
 using namespace corio::http;
 
-namespace {
-
-[[noreturn]] void die(const char* what) {
-    std::fprintf(stderr, "http_parser_fuzz: %s\n", what);
+[[noreturn]] inline void die(const char* what) {
+    std::fprintf(stderr, "parser fuzz: %s\n", what);
     std::abort();
 }
 
-bool inside(std::string_view v, const std::string& buf) {
+inline bool inside(std::string_view v, const std::string& buf) {
     return v.empty() || (v.data() >= buf.data() && v.data() + v.size() <= buf.data() + buf.size());
 }
 
@@ -50,7 +45,9 @@ struct mode {
     bool eof;
 };
 
-std::string drive(std::string_view input, const std::vector<std::size_t>& cuts, const mode& m) {
+// Feeds `input` to a fresh parser, appending the pieces cut at `cuts`, and
+// returns a transcript of every event and view.
+inline std::string drive(std::string_view input, const std::vector<std::size_t>& cuts, const mode& m) {
     parser p(m.kind, m.limits);
     p.set_request_method(m.method);
     std::string buf, out;
@@ -62,10 +59,11 @@ std::string drive(std::string_view input, const std::vector<std::size_t>& cuts, 
             switch (r.event) {
             case parse_event::need_more: buf.erase(0, r.consumed); return;
             case parse_event::headers_complete:
-                if (!inside(p.method(), buf) || !inside(p.target(), buf) || !inside(p.reason(), buf)) die("start line view outside the buffer");
-                out += "H" + std::string(p.method()) + " " + std::string(p.target()) + " " + std::to_string(p.status()) + " " +
-                       std::string(p.reason()) + " " + std::to_string(int(p.framing())) + std::to_string(p.keep_alive()) +
-                       std::to_string(p.upgrade()) + std::to_string(p.is_interim());
+                if (!inside(p.method(), buf) || !inside(p.target(), buf) || !inside(p.reason(), buf))
+                    die("start line view outside the buffer");
+                out += "H" + std::string(p.method()) + " " + std::string(p.target()) + " " + std::to_string(p.status()) +
+                       " " + std::string(p.reason()) + " " + std::to_string(int(p.framing())) +
+                       std::to_string(p.keep_alive()) + std::to_string(p.upgrade()) + std::to_string(p.is_interim());
                 for (const auto& h : p.headers()) {
                     if (!inside(h.name, buf) || !inside(h.value, buf)) die("header view outside the buffer");
                     out += "{" + std::string(h.name) + ":" + std::string(h.value) + "}";
@@ -115,35 +113,14 @@ std::string drive(std::string_view input, const std::vector<std::size_t>& cuts, 
     return out;
 }
 
-void fuzz_url(std::string_view text) {
-    try {
-        url u = url::parse_reference(text);
-        std::string s = u.to_string();
-        if (url::parse_reference(s) != u) die("url does not round-trip through to_string");
-        static const url base = url::parse("http://a/b/c/d;p?q");
-        url r = url::resolve(base, u);
-        if (url::parse_reference(r.to_string()).to_string() != r.to_string()) die("resolved url does not round-trip");
-        if (u.is_absolute()) (void)u.target(), (void)u.origin(), (void)u.host_header();
-    } catch (const url_error&) {
-    }
-    for (auto c : {url_component::path, url_component::query_value, url_component::userinfo})
-        if (percent_decode(percent_encode(text, c)) != text) die("percent_encode/decode round trip failed");
-}
-
-} // namespace
-
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+// The whole check for one fuzz input of the layout above.
+inline int check_message(message_kind kind, const std::uint8_t* data, std::size_t size) {
     if (size < 3) return 0;
     const std::uint8_t flags = data[0];
     const std::size_t cut_hint = std::size_t(data[1]) << 8 | data[2];
     std::string_view input(reinterpret_cast<const char*>(data + 3), size - 3);
 
-    if ((flags & 3) == 3) {
-        fuzz_url(input);
-        return 0;
-    }
-    mode m{(flags & 3) == 0 ? message_kind::request : message_kind::response, (flags & 3) == 2 ? "HEAD" : "GET", {},
-           (flags & 16) != 0};
+    mode m{kind, (flags & 1) != 0 ? "HEAD" : "GET", {}, (flags & 16) != 0};
     m.limits.allow_bare_lf = (flags & 4) != 0;
     if (flags & 8) {
         m.limits.max_header_bytes = 256;
@@ -164,3 +141,5 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     return 0;
 }
+
+} // namespace corio::fuzz
