@@ -4,19 +4,23 @@
 // files.
 //
 //   http_server [--host 127.0.0.1] [--port 8080] [--root DIR] [--threads N] [--backend auto|epoll|uring]
+//               [--stats]
 //
 // `GET /hello` answers 200 "Hello, World!" (text/plain, 13 bytes), the
 // route the load benchmarks hit; every other path is a file under --root
 // (default: the current directory), with HEAD, Range and Last-Modified.
 // Port 0 picks a free port; the server prints `listening on HOST:PORT` once
 // its listeners accept. SIGINT or SIGTERM stops it gracefully (responses in
-// flight finish, idle connections close) and it exits 0.
+// flight finish, idle connections close) and it exits 0. SIGQUIT prints
+// loop 0's task dump and counters (corio/core/diagnostics.hpp) and goes on;
+// --stats prints every loop's counters on exit.
 //
 // --threads N runs a corio::runtime of N loops, each with its own server
 // and its own SO_REUSEPORT listener on the same port; the kernel spreads
 // the connections, and nothing is shared between the loops but the stop
 // request. Signals are blocked in main before the runtime starts its
 // threads (they inherit the mask), and loop 0 reads them from a signalfd.
+#include <corio/core/diagnostics.hpp>
 #include <corio/core/runtime.hpp>
 #include <corio/core/signal_set.hpp>
 #include <corio/net/http/server.hpp>
@@ -28,6 +32,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <string>
 #include <sys/resource.h>
 #include <vector>
 
@@ -42,6 +47,7 @@ namespace {
 struct shared_state {
     corio::runtime* rt = nullptr;
     std::vector<corio::http::server*> servers; // slot i: loop i's server, touched on loop i only
+    std::vector<corio::loop_stats> stats;      // slot i: loop i's counters when its server is done
     std::atomic<bool> stop_requested{false};
 };
 
@@ -62,18 +68,23 @@ task<void> watch_signals(corio::signal_set& sigs, shared_state& shared) {
 }
 
 task<void> serve_loop(std::size_t i, tcp_listener listener, const std::string& root, corio::signal_set& sigs,
-                      shared_state& shared) {
+                      corio::sigquit_dumper& dumper, shared_state& shared) {
     corio::http::server srv;
     srv.route("GET", "/hello", hello);
     srv.route_prefix("GET", "/", corio::http::static_files(root));
     shared.servers[i] = &srv;
-    corio::join_handle<void> watcher;
-    if (i == 0) watcher = corio::spawn(watch_signals(sigs, shared), "signals");
+    corio::join_handle<void> watcher, dump_watcher;
+    if (i == 0) {
+        watcher = corio::spawn(watch_signals(sigs, shared), "signals");
+        dump_watcher = corio::spawn(dumper.watch(), "sigquit");
+    }
     // A signal that came before this loop's server existed.
     if (shared.stop_requested.load()) srv.stop();
     co_await srv.serve(std::move(listener));
     shared.servers[i] = nullptr;
     if (watcher) watcher.cancel();
+    if (dump_watcher) dump_watcher.cancel();
+    shared.stats[i] = corio::current_loop().stats();
 }
 
 } // namespace
@@ -85,6 +96,7 @@ int main(int argc, char** argv) {
     std::string root = ".";
     int threads = 1;
     std::string backend = "auto";
+    bool stats = false;
     app.add_option("--host", host, "address to listen on")->capture_default_str();
     app.add_option("--port", port, "port (0 = any free port)")->capture_default_str()->check(CLI::Range(0, 65535));
     app.add_option("--root", root, "directory of the static files")->capture_default_str();
@@ -94,11 +106,13 @@ int main(int argc, char** argv) {
     app.add_option("--backend", backend, "I/O backend")
         ->capture_default_str()
         ->check(CLI::IsMember({"auto", "epoll", "uring", "kqueue"}));
+    app.add_flag("--stats", stats, "print each loop's counters on exit");
     CLI11_PARSE(app, argc, argv);
 
     try {
         // Before any thread starts, so that every thread inherits the mask.
         corio::signal_set sigs{SIGINT, SIGTERM};
+        corio::sigquit_dumper dumper;
 
         rlimit rl{};
         if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -126,7 +140,11 @@ int main(int argc, char** argv) {
         shared_state shared;
         shared.rt = &rt;
         shared.servers.resize(static_cast<std::size_t>(threads), nullptr);
-        rt.run([&](std::size_t i) { return serve_loop(i, std::move(listeners[i]), root, sigs, shared); });
+        shared.stats.resize(static_cast<std::size_t>(threads));
+        rt.run([&](std::size_t i) { return serve_loop(i, std::move(listeners[i]), root, sigs, dumper, shared); });
+        if (stats)
+            for (std::size_t i = 0; i < shared.stats.size(); ++i)
+                corio::print_stats(stderr, shared.stats[i], "loop " + std::to_string(i));
         return 0;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "http_server: %s\n", e.what());

@@ -16,10 +16,16 @@
 #include <corio/net/http/static_files.hpp>
 #include <corio/net/tcp.hpp>
 
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <utility>
 #include <vector>
@@ -220,6 +226,109 @@ struct file_tree {
         fs::remove_all(base, ec);
     }
 };
+
+// Aborts the connection with a reset (SO_LINGER 0), as a crashed client does.
+void reset_connection(tcp_stream& s) {
+    ::linger l{1, 0};
+    ::setsockopt(s.fd(), SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    s.close();
+}
+
+// Waits (in the loop) until the server has no connection left, at most `limit`.
+task<bool> drained_within(server& srv, std::chrono::milliseconds limit) {
+    auto deadline = corio::current_loop().now() + limit;
+    while (srv.connections() != 0) {
+        if (corio::current_loop().now() > deadline) co_return false;
+        co_await corio::sleep(10ms);
+    }
+    co_return true;
+}
+
+// examples/http_server run as a child process, with its stdout on a pipe
+// (for "listening on ...") and its stderr in a file.
+struct example_process {
+    pid_t pid = -1;
+    int out = -1;
+    std::uint16_t port = 0;
+    fs::path err;
+
+    // The example built beside this test: build/TREE/tests/x -> build/TREE/examples/http_server.
+    static fs::path binary() {
+        return fs::canonical("/proc/self/exe").parent_path().parent_path() / "examples" / "http_server";
+    }
+
+    example_process(const std::vector<std::string>& args, fs::path err_file) : err(std::move(err_file)) {
+        int fds[2];
+        REQUIRE(::pipe(fds) == 0);
+        std::string bin = binary().string();
+        std::vector<char*> argv{bin.data()};
+        std::vector<std::string> copy = args;
+        for (auto& a : copy) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        pid = ::fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            ::dup2(fds[1], 1);
+            FILE* e = std::fopen(err.c_str(), "w");
+            if (e) ::dup2(::fileno(e), 2);
+            ::close(fds[0]);
+            ::execv(bin.c_str(), argv.data());
+            ::_exit(127);
+        }
+        ::close(fds[1]);
+        out = fds[0];
+        // "listening on 127.0.0.1:PORT\n", within 10 s.
+        std::string line;
+        while (line.find('\n') == std::string::npos) {
+            pollfd p{out, POLLIN, 0};
+            if (::poll(&p, 1, 10'000) <= 0) break;
+            char buf[256];
+            ssize_t n = ::read(out, buf, sizeof buf);
+            if (n <= 0) break;
+            line.append(buf, static_cast<std::size_t>(n));
+        }
+        INFO(line);
+        REQUIRE(line.rfind("listening on 127.0.0.1:", 0) == 0);
+        port = static_cast<std::uint16_t>(std::stoi(line.substr(line.find(':') + 1)));
+    }
+
+    // The exit status, or -1 if it did not exit within `limit` (then it is killed).
+    int wait(std::chrono::milliseconds limit) {
+        for (auto waited = 0ms; waited < limit; waited += 20ms) {
+            int status = 0;
+            if (::waitpid(pid, &status, WNOHANG) == pid) {
+                pid = -1;
+                return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+            }
+            ::usleep(20'000);
+        }
+        return -1;
+    }
+    bool running() { return ::waitpid(pid, nullptr, WNOHANG) == 0; }
+    std::string stderr_text() const {
+        std::ifstream f(err);
+        return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+    }
+    ~example_process() {
+        if (pid > 0) {
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, nullptr, 0);
+        }
+        if (out >= 0) ::close(out);
+    }
+};
+
+// Runs a shell command (curl, bounded by its --max-time) and returns its stdout.
+std::string run_command(const std::string& command) {
+    std::string result;
+    if (FILE* p = ::popen(command.c_str(), "r")) {
+        char buf[4096];
+        std::size_t n;
+        while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) result.append(buf, n);
+        ::pclose(p);
+    }
+    return result;
+}
 
 } // namespace
 
@@ -697,5 +806,141 @@ TEST_SUITE("http_server") {
         CHECK_FALSE(corio::http::parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"));
         CHECK(corio::http::mime_type("a/b.HTML") == "text/html; charset=utf-8");
         CHECK(corio::http::mime_type("noext") == "application/octet-stream");
+    }
+
+    TEST_CASE("smuggling-shaped requests get 400 and nothing after them is served") {
+        run_test([]() -> task<void> {
+            test_server t;
+            t.start();
+            // Each hides a second request where a more lenient hop might see one.
+            const std::string hidden = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
+            for (std::string bad : {
+                     "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+                     "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n0\r\n\r\n",
+                     "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: 33\r\n\r\n",
+                     "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 33, 0\r\n\r\n",
+                     "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: +33\r\n\r\n",
+                     "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+                     "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n-0\r\n\r\n",
+                     "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1 \r\na\r\n0\r\n\r\n",
+                     "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcd\r\n0\r\n\r\n",
+                     "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+                     "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n",
+                     "POST /echo HTTP/1.1\r\nHost: x\rContent-Length: 33\r\n\r\n",
+                     "POST /echo HTTP/1.1\r\nHost: x\r\nX: y\r\n Content-Length: 33\r\n\r\n",
+                     "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length : 33\r\n\r\n",
+                     "GET /hello HTTP/1.1\nHost: x\n\n",
+                 }) {
+                raw_client c = co_await raw_client::connect(t.port);
+                co_await c.send(bad + hidden);
+                reply r = co_await c.read_reply("POST");
+                INFO(bad);
+                // 501 is the answer to a coding the server does not know (gzip).
+                CHECK((r.status == 400 || (r.status == 501 && bad.find("gzip") != std::string::npos)));
+                CHECK(r.header("connection") == "close");
+                CHECK(co_await c.closed_within(1s));
+                // Nothing but the one error answer came back.
+                CHECK(c.buffered().empty());
+            }
+            co_await t.stop();
+        });
+    }
+
+    TEST_CASE("a client that resets mid-body leaves the server serving others") {
+        run_test([]() -> task<void> {
+            test_server t;
+            t.start();
+            for (std::string path : {"/echo", "/count"}) {
+                raw_client c = co_await raw_client::connect(t.port);
+                co_await c.send("POST " + path + " HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" +
+                                std::string(30000, 'a'));
+                co_await corio::sleep(30ms); // the server is in the body now
+                CHECK(t.srv.connections() == 1);
+                reset_connection(c.stream());
+                CHECK(co_await drained_within(t.srv, 1s));
+                reply r = co_await get(t.port, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+                CHECK(r.body == "Hello, World!");
+            }
+            co_await t.stop();
+        });
+    }
+
+    TEST_CASE("a client that never reads is dropped after write_timeout with bounded output") {
+        run_test([]() -> task<void> {
+            server_options o = quick_options();
+            o.write_timeout = 300ms;
+            test_server t(o);
+            std::uint64_t streamed = 0;
+            t.srv.route("GET", "/endless", [&streamed](server_request&, server_response& res) -> task<void> {
+                const std::string piece(64 * 1024, 'x');
+                for (int i = 0; i < 4096; ++i) { // 256 MiB, far more than any socket buffer
+                    co_await res.write(piece);
+                    streamed += piece.size();
+                }
+            });
+            const std::string big(64 * 1024, 'y');
+            t.srv.route("GET", "/big", [&big](server_request&, server_response& res) -> task<void> {
+                res.set_body(big);
+                co_return;
+            });
+            t.start();
+            // A streaming handler waits for each write: what it produced is
+            // bounded by the socket buffers, and the connection ends.
+            raw_client a = co_await raw_client::connect(t.port);
+            co_await a.send("GET /endless HTTP/1.1\r\nHost: x\r\n\r\n");
+            CHECK(co_await drained_within(t.srv, 3s));
+            INFO("streamed before the timeout: " << streamed);
+            CHECK(streamed > 0);
+            CHECK(streamed < 64u * 1024 * 1024);
+            // Pipelined requests whose answers are never read: the server
+            // stops reading requests once its output cannot drain.
+            raw_client b = co_await raw_client::connect(t.port);
+            std::string many;
+            for (int i = 0; i < 1000; ++i) many += "GET /big HTTP/1.1\r\nHost: x\r\n\r\n"; // 64 MB of answers
+            co_await b.send(many);
+            auto start = corio::current_loop().now();
+            CHECK(co_await drained_within(t.srv, 3s));
+            CHECK(corio::current_loop().now() - start >= 250ms);
+            CHECK(t.srv.requests() < 1000);
+            reply r = co_await get(t.port, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+            CHECK(r.status == 200);
+            co_await t.stop();
+        });
+    }
+
+    TEST_CASE("curl fetches from examples/http_server; SIGQUIT dumps, --stats prints on SIGTERM") {
+        if (!fs::exists(example_process::binary()) || run_command("command -v curl").empty()) {
+            MESSAGE("examples/http_server or curl is missing: skipped");
+            return;
+        }
+        file_tree tree;
+        example_process srv({"--port", "0", "--root", tree.root.string(), "--stats"}, tree.base / "stderr.txt");
+        const std::string url = "http://127.0.0.1:" + std::to_string(srv.port);
+        const std::string curl = "curl -sS --max-time 5 ";
+        CHECK(run_command(curl + "-w ' %{http_code} %{content_type} %{size_download}' " + url + "/hello") ==
+              "Hello, World! 200 text/plain 13");
+        // Keep-alive: curl reuses its connection for the second URL.
+        CHECK(run_command(curl + "-o /dev/null -o /dev/null -w '%{http_code} %{num_connects}\\n' " + url + "/hello " +
+                          url + "/hello.txt") == "200 1\n200 0\n");
+        std::string head = run_command(curl + "-I " + url + "/hello.txt");
+        CHECK(head.find("HTTP/1.1 200 OK") == 0);
+        CHECK(head.find("Content-Length: 10\r\n") != std::string::npos);
+        CHECK(run_command(curl + "-r 2-5 -w ' %{http_code}' " + url + "/hello.txt") == "2345 206");
+        for (std::string target : {"/../secret.txt", "/%2e%2e/secret.txt", "/dir/../../secret.txt", "/escape"}) {
+            INFO(target);
+            std::string code = run_command(curl + "--path-as-is -o /dev/null -w '%{http_code}' '" + url + target + "'");
+            CHECK((code == "403" || code == "404"));
+        }
+        REQUIRE(::kill(srv.pid, SIGQUIT) == 0);
+        for (int i = 0; i < 100 && srv.stderr_text().find("loop: iterations=") == std::string::npos; ++i)
+            ::usleep(20'000);
+        std::string dumped = srv.stderr_text();
+        CHECK(dumped.find("live task(s) on backend") != std::string::npos);
+        CHECK(dumped.find("'http accept'") != std::string::npos);
+        CHECK(srv.running());
+        CHECK(run_command(curl + url + "/hello") == "Hello, World!");
+        REQUIRE(::kill(srv.pid, SIGTERM) == 0);
+        CHECK(srv.wait(5s) == 0);
+        CHECK(srv.stderr_text().find("loop 0: iterations=") != std::string::npos);
     }
 }
