@@ -33,6 +33,7 @@ connection::connection(server& srv, net::tcp_stream stream)
     req_.conn_ = this;
     res_.conn_ = this;
 }
+
 // --- the connection loop ----------------------------------------------------------
 
 task<void> connection::main(connection* c) {
@@ -149,6 +150,7 @@ task<void> connection::serve() {
         if (out_.size() >= opt.max_output_buffer && !flush_now()) co_await flush();
     }
 }
+
 task<void> connection::call_handler(const handler& h) {
     int failure = 0;
     try {

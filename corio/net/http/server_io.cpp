@@ -108,6 +108,7 @@ task<void> connection::flush() {
     check_timeout();
     out_.clear();
 }
+
 // Closing a socket with unread input makes the kernel send a reset, which
 // can destroy the response before the client has read it. So: half-close,
 // then discard input until the client closes or linger_timeout passes
