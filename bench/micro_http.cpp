@@ -7,13 +7,13 @@
 // are the same for both.
 //
 //   BM_corio_request / BM_http_parser_request    a browser-like GET: 11
-//       header fields, 560 bytes, no body
+//       header fields, 501 bytes, no body
 //   BM_corio_response / BM_http_parser_response  a 200 with 9 header
 //       fields and a 1 KiB Content-Length body
 //   BM_corio_chunked / BM_http_parser_chunked    the same body chunked in
 //       8 chunks of 128 bytes, one chunk extension, one trailer
-//   BM_corio_pipelined / ...                     16 small GETs back to back
-//       in one buffer (what a pipelining client or wrk's keep-alive sends)
+//   BM_corio_pipelined / ...                     16 small GETs (75 bytes
+//       each, 1200 in all) back to back in one buffer (what a pipelining client or wrk's keep-alive sends)
 //
 // Each iteration parses the buffer to message_complete (every message of
 // it for the pipelined case) from a reset parser. Both parsers see the
