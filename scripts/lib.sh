@@ -16,7 +16,7 @@ cd "$CORIO_ROOT" || exit 2
 
 # What corio needs, by package manager. Keep the three lists in step with
 # the dependencies in meson.build (DESIGN.md, "Dependencies").
-CORIO_APT_PACKAGES=(meson ninja-build pkg-config g++ libspdlog-dev libfmt-dev doctest-dev liburing-dev
+CORIO_APT_PACKAGES=(meson ninja-build pkg-config g++ curl libspdlog-dev libfmt-dev doctest-dev liburing-dev
   libcli11-dev libbenchmark-dev libasio-dev libuv1-dev libssl-dev zlib1g-dev)
 # Wanted, not required: clang with its sanitizer runtime builds the ASan
 # tree (see corio_build_asan); names differ between releases, so these are
@@ -199,7 +199,9 @@ corio_asan_cxx() {
 corio_build_asan() {
   local cxx
   cxx=$(corio_asan_cxx)
-  if [ -f build/asan/meson-private/coredata.dat ] && ! grep -q "$cxx" build/asan/meson-info/intro-compilers.json 2>/dev/null; then
+  # Meson cannot switch a tree's compiler: a tree made with another one
+  # (recorded in build/asan/corio-cxx) is made anew.
+  if [ -f build/asan/corio-cxx ] && [ "$(cat build/asan/corio-cxx)" != "$cxx" ]; then
     rm -rf build/asan
   fi
   # HACK(clang-14): UBSan's -fsanitize=function check on coroutine frames
@@ -209,5 +211,6 @@ corio_build_asan() {
   # The libFuzzer targets (fuzz/) need clang; scripts/test runs them from this tree.
   [ "$cxx" = clang++ ] && no_check=-fno-sanitize=vptr,function fuzz=true
   CXX=$cxx corio_build "asan ($cxx)" build/asan --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false \
-    "-Dcpp_args=$no_check" "-Dfuzz=$fuzz"
+    "-Dcpp_args=$no_check" "-Dfuzz=$fuzz" || return
+  echo "$cxx" > build/asan/corio-cxx
 }
