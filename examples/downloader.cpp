@@ -27,7 +27,15 @@
 // - The last line: `downloaded N files, B bytes in T s (X MB/s), F failed`.
 //   Exit 0 if every URL succeeded, 1 if any failed, 2 on bad usage, 130 on
 //   SIGINT (downloads stop; NAME.part files are kept for a resume).
+// - --stats prints the event loop's counters on exit; SIGQUIT (Ctrl-\\)
+//   prints the task dump (what every download is waiting on) and goes on.
+// - Each connection gets a fixed 1 MiB receive buffer (pool_options::
+//   receive_buffer): with the kernel's autotuning, measured on loopback
+//   against nginx, about one response in two had its tail held back until
+//   the server's tail-loss probe fired (10-40 ms), which made 200 x 256 KiB
+//   slower than curl; with 1 MiB the probes all but vanish.
 #include <corio/core/combinators.hpp>
+#include <corio/core/diagnostics.hpp>
 #include <corio/core/generator.hpp>
 #include <corio/core/run.hpp>
 #include <corio/core/time.hpp>
@@ -65,6 +73,7 @@ struct config {
   double connect_timeout = 10;
   std::string cacert;
   bool quiet = false;
+  bool stats = false;
   std::vector<std::string> urls;
 };
 
@@ -326,11 +335,14 @@ task<bool> download(http::client_session& s, job j, const config& cfg, progress&
   co_return false;
 }
 
-task<int> amain(const config& cfg, progress& p) {
+task<int> amain(const config& cfg, progress& p, corio::sigquit_dumper& dumper) {
+  // Lives until run() cancels what is left when amain returns.
+  auto watch = corio::spawn(dumper.watch(), "sigquit");
   http::client_options o;
   o.pool.limit = cfg.concurrency;
   o.pool.limit_per_host = cfg.concurrency;
   o.pool.max_idle_per_host = cfg.concurrency;
+  o.pool.receive_buffer = 1 << 20;
   o.pool.tls.ca_file = cfg.cacert;
   o.timeouts.connect = std::chrono::milliseconds(static_cast<long>(cfg.connect_timeout * 1000));
   o.timeouts.read = std::chrono::milliseconds(static_cast<long>(cfg.timeout * 1000));
@@ -345,6 +357,7 @@ task<int> amain(const config& cfg, progress& p) {
   }
   if (drawer) drawer.cancel();
   p.clear();
+  if (cfg.stats) corio::print_stats(stderr, corio::current_loop().stats());
   co_return p.failed == 0 ? 0 : 1;
 }
 
@@ -370,6 +383,7 @@ int main(int argc, char** argv) {
   app.add_option("--connect-timeout", cfg.connect_timeout, "connect timeout in seconds")->check(CLI::PositiveNumber);
   app.add_option("--cacert", cfg.cacert, "PEM file of trusted CAs for https")->check(CLI::ExistingFile);
   app.add_flag("-q,--quiet", cfg.quiet, "print only errors");
+  app.add_flag("--stats", cfg.stats, "print the event loop's counters on exit");
   app.add_option("urls", cfg.urls, "URLs to download");
   try {
     app.parse(argc, argv);
@@ -386,12 +400,13 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "downloader: cannot use output directory '%s'\n", cfg.out_dir.c_str());
     return 2;
   }
+  corio::sigquit_dumper dumper;  // before any thread: they inherit the blocked SIGQUIT
   progress p;
   p.quiet = cfg.quiet;
   p.tty = ::isatty(STDERR_FILENO) == 1;
   int rc;
   try {
-    rc = corio::run(amain(cfg, p));
+    rc = corio::run(amain(cfg, p, dumper));
   } catch (const corio::interrupted&) {
     p.clear();
     summary(p, true);
