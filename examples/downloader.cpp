@@ -50,6 +50,7 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <list>
 #include <set>
 #include <string>
@@ -128,6 +129,49 @@ corio::generator<job> jobs(const config& cfg, std::set<std::string>& taken) {
     co_yield make(line.substr(b, e - b + 1));
   }
 }
+
+// map_bounded steps its input forward right after taking an item; over the
+// generator above that reads the next line at once, which on a pipe or a
+// terminal blocks the whole loop (every download) until that line comes.
+// This view holds the step back until the next item is really wanted.
+class lazy_jobs {
+ public:
+  explicit lazy_jobs(corio::generator<job> g) : gen_(std::move(g)) {}
+  class iterator {
+   public:
+    using value_type = job;
+    using difference_type = std::ptrdiff_t;
+    explicit iterator(lazy_jobs* self = nullptr) : self_(self) {}
+    job operator*() const {
+      self_->settle();
+      return **self_->it_;
+    }
+    iterator& operator++() {
+      self_->step_ = true;
+      return *this;
+    }
+    void operator++(int) { ++*this; }
+    friend bool operator==(const iterator& i, std::default_sentinel_t) { return i.at_end(); }
+
+   private:
+    bool at_end() const {
+      self_->settle();
+      return *self_->it_ == std::default_sentinel;
+    }
+    lazy_jobs* self_;
+  };
+  iterator begin() { return iterator(this); }
+  std::default_sentinel_t end() { return std::default_sentinel; }
+
+ private:
+  void settle() {
+    if (!it_) it_.emplace(gen_.begin());
+    if (std::exchange(step_, false)) ++*it_;
+  }
+  corio::generator<job> gen_;
+  std::optional<decltype(gen_.begin())> it_;
+  bool step_ = false;
+};
 
 // --- progress -------------------------------------------------------------------
 
@@ -351,7 +395,7 @@ task<int> amain(const config& cfg, progress& p, corio::sigquit_dumper& dumper) {
   std::set<std::string> taken;
   corio::join_handle<void> drawer;
   if (p.tty && !p.quiet) drawer = corio::spawn(redraw(p), "progress");
-  auto m = corio::map_bounded(jobs(cfg, taken), cfg.concurrency,
+  auto m = corio::map_bounded(lazy_jobs(jobs(cfg, taken)), cfg.concurrency,
                               [&](job j) { return download(session, std::move(j), cfg, p); });
   while (co_await m.next()) {
   }
