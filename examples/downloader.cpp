@@ -27,13 +27,15 @@
 // - The last line: `downloaded N files, B bytes in T s (X MB/s), F failed`.
 //   Exit 0 if every URL succeeded, 1 if any failed, 2 on bad usage, 130 on
 //   SIGINT (downloads stop; NAME.part files are kept for a resume).
-// - --stats prints the event loop's counters on exit; SIGQUIT (Ctrl-\\)
-//   prints the task dump (what every download is waiting on) and goes on.
+// - --stats prints the event loop's counters on exit; SIGQUIT (Ctrl-\ in a
+//   terminal) prints the task dump (what every download waits on) and goes on.
 // - Each connection gets a fixed 1 MiB receive buffer (pool_options::
-//   receive_buffer): with the kernel's autotuning, measured on loopback
-//   against nginx, about one response in two had its tail held back until
-//   the server's tail-loss probe fired (10-40 ms), which made 200 x 256 KiB
-//   slower than curl; with 1 MiB the probes all but vanish.
+//   receive_buffer). With the kernel's autotuning, 200 x 256 KiB from nginx
+//   on loopback cost 150-200 spurious tail-loss probes a run (nstat
+//   TCPLossProbes, each answered by a DSACK): nearly every response's last
+//   bytes came 10-40 ms late, the server apparently waiting for a window
+//   update the client's delayed ACK had not sent yet. With 1 MiB: 7-17
+//   probes, and the small set went from about curl's time to 0.85x it.
 #include <corio/core/combinators.hpp>
 #include <corio/core/diagnostics.hpp>
 #include <corio/core/generator.hpp>
