@@ -21,8 +21,9 @@ CORIO_APT_PACKAGES=(meson ninja-build pkg-config g++ curl libspdlog-dev libfmt-d
 # Wanted, not required: clang with its sanitizer runtime builds the ASan
 # tree (see corio_build_asan); names differ between releases, so these are
 # installed one by one and a missing one is only reported. libhttp-parser-dev
-# is the peer parser bench/micro_http compares with, when it is there.
-CORIO_APT_OPTIONAL=(clang libclang-rt-dev libhttp-parser-dev)
+# is the peer parser bench/micro_http compares with, when it is there; nginx:
+# the HTTP client's tests against a real server (skipped without it).
+CORIO_APT_OPTIONAL=(clang libclang-rt-dev libhttp-parser-dev nginx)
 CORIO_BREW_PACKAGES=(meson ninja pkg-config spdlog doctest cli11 google-benchmark asio libuv openssl zlib)
 CORIO_NEEDS="a C++20 compiler (GCC >= 12 or Clang >= 14), meson >= 0.63, ninja, pkg-config, spdlog, fmt,
   doctest, CLI11, Google Benchmark; optional: liburing, OpenSSL, zlib, Asio and libuv (bench peers)"

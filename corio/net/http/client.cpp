@@ -139,6 +139,9 @@ task<response> client_session::request(std::string method, std::string url_text,
     std::optional<std::string_view> location = r.headers().find("location");
     if (!follow || !is_redirect(r.status()) || !location) co_return r;
 
+    // Drained first, so that the connection goes back to the pool even when
+    // the redirect turns out to be an error below.
+    co_await r.discard();
     std::string what = describe(method, u);
     if (redirects == max_redirects)
       throw http_error(what + ": too many redirects (more than " + std::to_string(max_redirects) + ")", u.to_string());
@@ -167,7 +170,6 @@ task<response> client_session::request(std::string method, std::string url_text,
     if (headers.contains("host")) headers.remove("host");
     if (!visited.insert(method + " " + next.to_string()).second)
       throw http_error(what + ": redirect loop: " + std::to_string(s) + " back to " + next.to_string(), u.to_string());
-    co_await r.discard();
     u = std::move(next);
   }
 }

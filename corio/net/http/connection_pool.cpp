@@ -8,6 +8,7 @@
 
 #include <corio/core/time.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <sys/socket.h>
@@ -284,9 +285,13 @@ task<std::unique_ptr<client_connection>> connection_pool::open(const url& u,
   if (https && !tls_available())
     throw tls_error(what + ": https needs TLS, and corio was built without it (meson feature 'tls')");
   if (https && !tls_) tls_ = tls_context::client(options_.tls);
-  auto connect = [](const url& u, bool https, std::shared_ptr<tls_context> ctx) -> task<std::unique_ptr<client_connection>> {
+  auto connect = [](const url& u, bool https, std::shared_ptr<tls_context> ctx,
+                    std::size_t rcvbuf) -> task<std::unique_ptr<client_connection>> {
     net::tcp_stream tcp = co_await net::tcp_stream::connect(u.host(), u.port_or_default());
     tcp.set_nodelay();
+    if (rcvbuf > 0)
+      tcp.handle().set_option(SOL_SOCKET, SO_RCVBUF, static_cast<int>(std::min<std::size_t>(rcvbuf, 1u << 30)),
+                              "set SO_RCVBUF");
     if (!https) co_return std::make_unique<client_connection>(std::move(tcp), u.origin());
     tls_stream tls = co_await tls_stream::connect(std::move(tcp), std::move(ctx), u.host());
     co_return std::make_unique<client_connection>(std::move(tls), u.origin());
@@ -294,9 +299,10 @@ task<std::unique_ptr<client_connection>> connection_pool::open(const url& u,
   std::unique_ptr<client_connection> c;
   try {
     if (!d.connect && !d.total_until)
-      c = co_await connect(u, https, tls_);
+      c = co_await connect(u, https, tls_, options_.receive_buffer);
     else
-      c = co_await bounded<std::unique_ptr<client_connection>>(connect(u, https, tls_), d, "connect", what);
+      c = co_await bounded<std::unique_ptr<client_connection>>(connect(u, https, tls_, options_.receive_buffer), d,
+                                                               "connect", what);
   } catch (const std::system_error& e) {
     throw detail::with_context(e, what);
   } catch (const tls_error& e) {

@@ -116,6 +116,13 @@ struct pool_options {
   std::size_t limit_per_host = 0;   // connections in use per origin (0: no limit)
   std::chrono::milliseconds idle_timeout{15000};
   std::size_t max_idle_per_host = 32;
+  // SO_RCVBUF of each connection in bytes; 0 leaves the kernel's autotuning.
+  // A bulk downloader wants it large (1 MiB): with autotuning the window
+  // starts near 64 KiB and a 256 KiB response must reopen it several times;
+  // on loopback a reopened window was often not announced until the
+  // server's tail-loss probe fired (>= 10 ms later), so a download's last
+  // bytes came late. See examples/downloader.cpp.
+  std::size_t receive_buffer = 0;
   tls_options tls;                  // for https origins
 };
 

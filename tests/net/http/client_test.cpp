@@ -19,14 +19,23 @@
 #include <corio/net/tcp.hpp>
 
 #include <algorithm>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <spawn.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <thread>
 #include <unistd.h>
 #include <vector>
+
+extern char** environ;
 
 using namespace std::chrono_literals;
 using corio::task;
@@ -254,6 +263,116 @@ task<void> tls_server(tcp_listener& l, std::shared_ptr<corio::http::tls_context>
 
 task<std::string> fetch_text(client_session& c, std::string url) {
   response r = co_await c.get(url);
+  co_return co_await r.text();
+}
+
+
+// --- real servers, as child processes --------------------------------------------
+
+// A process started by a test and stopped by PID (SIGTERM, then waited for)
+// when the test ends, its output sent to /dev/null.
+struct child_process {
+  pid_t pid = -1;
+  child_process() = default;
+  child_process(const child_process&) = delete;
+  child_process& operator=(const child_process&) = delete;
+  ~child_process() { stop(); }
+  bool start(const std::vector<std::string>& args) {
+    std::vector<char*> argv;
+    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    int rc = ::posix_spawnp(&pid, argv[0], &fa, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) pid = -1;
+    return rc == 0;
+  }
+  void stop() {
+    if (pid <= 0) return;
+    ::kill(pid, SIGTERM);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    pid = -1;
+  }
+};
+
+// A loopback port nobody listens on right now (the kernel's choice for port 0).
+std::uint16_t free_port() {
+  auto l = tcp_listener::bind(address::loopback_v4(0));
+  return l.local_address().port();
+}
+
+// Polls until something accepts on 127.0.0.1:port, for at most 10 s.
+bool wait_for_port(std::uint16_t port, pid_t pid) {
+  for (int i = 0; i < 200; ++i) {
+    int status = 0;
+    if (::waitpid(pid, &status, WNOHANG) == pid) return false;  // it exited
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool up = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    ::close(fd);
+    if (up) return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return false;
+}
+
+bool have_program(const std::string& name) {
+  return std::system(("command -v " + name + " >/dev/null 2>&1").c_str()) == 0;
+}
+
+void write_file(const std::filesystem::path& p, const std::string& data) {
+  std::ofstream(p, std::ios::binary) << data;
+}
+
+// nginx in the foreground (no master, no daemon) on a free loopback port,
+// serving `www` with gzip on, and a few redirects.
+struct nginx_server {
+  std::filesystem::path dir;
+  std::uint16_t port = 0;
+  child_process proc;
+  bool start(const std::filesystem::path& d) {
+    dir = d;
+    if (!have_program("nginx")) return false;
+    std::filesystem::create_directories(dir / "www");
+    std::filesystem::create_directories(dir / "tmp");
+    port = free_port();
+    std::string t = (dir / "tmp").string();
+    std::string conf = "worker_processes 1; master_process off; daemon off;\n"
+                       "pid " + (dir / "nginx.pid").string() + ";\n"
+                       "error_log " + (dir / "error.log").string() + " warn;\n"
+                       "events { worker_connections 256; }\n"
+                       "http {\n access_log off; default_type application/octet-stream; keepalive_requests 10000;\n"
+                       " client_body_temp_path " + t + "; proxy_temp_path " + t + "; fastcgi_temp_path " + t +
+                       "; uwsgi_temp_path " + t + "; scgi_temp_path " + t + ";\n"
+                       " gzip on; gzip_min_length 0; gzip_types text/plain;\n"
+                       " types { text/plain txt; application/octet-stream bin; }\n"
+                       " server {\n  listen 127.0.0.1:" + std::to_string(port) + ";\n"
+                       "  root " + (dir / "www").string() + ";\n"
+                       "  location = /moved { return 301 /a.bin; }\n"
+                       "  location = /relative { absolute_redirect off; return 302 b.txt; }\n"
+                       "  location = /loop1 { return 302 /loop2; }\n"
+                       "  location = /loop2 { return 302 /loop1; }\n"
+                       " }\n}\n";
+    write_file(dir / "nginx.conf", conf);
+    if (!proc.start({"nginx", "-p", dir.string(), "-c", (dir / "nginx.conf").string(), "-e",
+                     (dir / "error.log").string()}))
+      return false;
+    return wait_for_port(port, proc.pid);
+  }
+  std::string url(std::string_view path) const {
+    return "http://127.0.0.1:" + std::to_string(port) + std::string(path);
+  }
+};
+
+task<std::string> get_text(client_session& c, std::string url, fields h = {}) {
+  response r = co_await c.get(std::move(url), std::move(h));
   co_return co_await r.text();
 }
 
@@ -896,6 +1015,209 @@ TEST_SUITE("http_client") {
       CHECK(by_name.find("hostname mismatch") != std::string::npos);
       co_await srv;
     });
+    std::filesystem::remove_all(dir);
+  }
+}
+
+TEST_SUITE("http_client") {
+  TEST_CASE("a pooled connection idle longer than idle_timeout is not reused") {
+    run_test([]() -> task<void> {
+      server sv(echo_target);
+      auto srv = corio::spawn(run_server(sv));
+      client_options o = quick();
+      o.pool.idle_timeout = 150ms;
+      client_session c(o);
+      CHECK(co_await get_text(c, sv.url("/1")) == "GET /1 ");
+      co_await corio::sleep(20ms);
+      CHECK(co_await get_text(c, sv.url("/2")) == "GET /2 ");
+      CHECK(c.pool().connects() == 1);  // within the idle timeout: reused
+      co_await corio::sleep(300ms);
+      CHECK(co_await get_text(c, sv.url("/3")) == "GET /3 ");
+      CHECK(c.pool().connects() == 2);  // past it: closed, a new one
+      CHECK(sv.accepts == 2);
+      CHECK(c.pool().open_count() == 1);
+      co_await stop(srv);
+    });
+  }
+
+  TEST_CASE("save_to on a full disk is a system_error (ENOSPC) naming the file, and leaves no file") {
+    auto dir = temp_dir("enospc");
+    if (::geteuid() != 0 || ::mount("corio-test", dir.c_str(), "tmpfs", 0, "size=256k") != 0) {
+      MESSAGE("not root or tmpfs mount refused: ENOSPC test skipped");
+      std::filesystem::remove_all(dir);
+      return;
+    }
+    run_test([&dir]() -> task<void> {
+      server sv(+[](server&, tcp_stream& s, const request_seen&, int, int) -> task<bool> {
+        co_await s.write_all(ok(std::string(1 << 20, 'z')));
+        co_return true;
+      });
+      auto srv = corio::spawn(run_server(sv));
+      client_session c(quick());
+      response r = co_await c.get(sv.url("/big"));
+      std::string target = (dir / "big.bin").string();
+      int code = 0;
+      std::string msg;
+      try {
+        co_await r.save_to(target);
+      } catch (const std::system_error& e) {
+        code = e.code().value();
+        msg = e.what();
+      }
+      CHECK(code == ENOSPC);
+      CHECK(msg.find(target) != std::string::npos);
+      CHECK(!std::filesystem::exists(target));
+      CHECK(std::filesystem::is_empty(dir));  // the temporary file is gone too
+      CHECK(!r.complete());
+      co_await stop(srv);
+    });
+    ::umount2(dir.c_str(), MNT_DETACH);
+    std::filesystem::remove_all(dir);
+  }
+}
+
+// Against real servers started by the test: nginx (HTTP/1.1, keep-alive,
+// gzip, chunked, Range) and python3 -m http.server (HTTP/1.0, a connection
+// per request). Skipped with a message when the program is missing.
+TEST_SUITE("http_client_real_servers") {
+  TEST_CASE("nginx: keep-alive reuse, gzip with chunked framing, redirects, a loop, Range") {
+    auto dir = temp_dir("nginx");
+    nginx_server ng;
+    std::string bin = pattern(300000, 11);
+    std::string txt;
+    for (int i = 0; i < 20000; ++i) txt += "line " + std::to_string(i) + " of a compressible text\n";
+    std::filesystem::create_directories(dir / "www");
+    write_file(dir / "www" / "a.bin", bin);
+    write_file(dir / "www" / "b.txt", txt);
+    if (!ng.start(dir)) {
+      MESSAGE("nginx not installed or did not start: nginx test skipped");
+      std::filesystem::remove_all(dir);
+      return;
+    }
+    run_test([&]() -> task<void> {
+      client_session c(quick());
+      for (int i = 0; i < 20; ++i) CHECK(co_await get_text(c, ng.url("/a.bin")) == bin);
+      CHECK(c.pool().connects() == 1);  // 20 requests, one connection
+
+      response g = co_await c.get(ng.url("/b.txt"));
+      CHECK(g.status() == 200);
+      CHECK(g.headers().find("content-encoding") == std::optional<std::string_view>("gzip"));
+      CHECK(g.headers().find("transfer-encoding") == std::optional<std::string_view>("chunked"));
+      CHECK(g.decoded());
+      CHECK(co_await g.text() == txt);
+
+      response plain = co_await c.get(ng.url("/b.txt"), one_field("Accept-Encoding", "identity"));
+      CHECK(!plain.decoded());
+      CHECK(plain.content_length() == std::optional<std::uint64_t>(txt.size()));
+      CHECK(co_await plain.text() == txt);
+
+      response moved = co_await c.get(ng.url("/moved"));
+      CHECK(moved.status() == 200);
+      CHECK(moved.redirects() == 1);
+      CHECK(moved.url().path() == "/a.bin");
+      CHECK(co_await moved.text() == bin);
+
+      response rel = co_await c.get(ng.url("/relative"));
+      CHECK(rel.redirects() == 1);
+      CHECK(co_await rel.text() == txt);
+
+      std::string loop = co_await expect_throw<http_error>(get_text(c, ng.url("/loop1")));
+      CHECK(loop.find("redirect loop") != std::string::npos);
+
+      response part = co_await c.get(ng.url("/a.bin"), one_field("Range", "bytes=1000-"));
+      CHECK(part.status() == 206);
+      CHECK(part.headers().find("content-range") ==
+            std::optional<std::string_view>("bytes 1000-" + std::to_string(bin.size() - 1) + "/" +
+                                            std::to_string(bin.size())));
+      CHECK(co_await part.text() == bin.substr(1000));
+
+      response missing = co_await c.get(ng.url("/nope"));
+      CHECK(missing.status() == 404);
+      co_await missing.discard();
+      CHECK(c.pool().connects() == 1);  // redirects, errors and all: still the one connection
+    });
+    ng.proc.stop();
+    std::filesystem::remove_all(dir);
+  }
+
+  TEST_CASE("nginx: 200 downloads through map_bounded with a per-host limit of 3, saved and checked") {
+    auto dir = temp_dir("nginx-many");
+    nginx_server ng;
+    std::filesystem::create_directories(dir / "www");
+    std::filesystem::create_directories(dir / "out");
+    for (int i = 0; i < 200; ++i) write_file(dir / "www" / numbered("f", i), pattern(4096 + i * 97, i));
+    if (!ng.start(dir)) {
+      MESSAGE("nginx not installed or did not start: nginx test skipped");
+      std::filesystem::remove_all(dir);
+      return;
+    }
+    run_test([&]() -> task<void> {
+      client_options o = quick();
+      o.pool.limit_per_host = 3;
+      client_session c(o);
+      std::vector<int> items(200);
+      for (int i = 0; i < 200; ++i) items[i] = i;
+      auto m = corio::map_bounded(items, 32, [&](int i) -> task<std::uint64_t> {
+        response r = co_await c.get(ng.url(numbered("/f", i)));
+        co_return co_await r.save_to((dir / "out" / numbered("f", i)).string());
+      });
+      std::uint64_t total = 0;
+      while (auto n = co_await m.next()) total += *n;
+      CHECK(c.pool().connects() <= 3);
+      std::uint64_t expected = 0;
+      for (int i = 0; i < 200; ++i) expected += 4096 + i * 97;
+      CHECK(total == expected);
+    });
+    bool all_same = true;
+    for (int i = 0; i < 200; ++i) {
+      std::ifstream in(dir / "out" / numbered("f", i), std::ios::binary);
+      std::string got((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      all_same = all_same && got == pattern(4096 + i * 97, i);
+    }
+    CHECK(all_same);
+    ng.proc.stop();
+    std::filesystem::remove_all(dir);
+  }
+
+  TEST_CASE("python3 -m http.server: HTTP/1.0 responses, a connection each, a redirect, a 404") {
+    auto dir = temp_dir("pyserver");
+    std::filesystem::create_directories(dir / "www" / "sub");
+    std::string data = pattern(200000, 5);
+    write_file(dir / "www" / "data.bin", data);
+    write_file(dir / "www" / "sub" / "index.html", "<p>sub</p>");
+    child_process py;
+    std::uint16_t port = free_port();
+    if (!have_program("python3") ||
+        !py.start({"python3", "-m", "http.server", std::to_string(port), "--bind", "127.0.0.1", "--directory",
+                   (dir / "www").string()}) ||
+        !wait_for_port(port, py.pid)) {
+      MESSAGE("python3 -m http.server did not start: test skipped");
+      std::filesystem::remove_all(dir);
+      return;
+    }
+    std::string base = "http://127.0.0.1:" + std::to_string(port);
+    run_test([&]() -> task<void> {
+      client_session c(quick());
+      for (int i = 0; i < 3; ++i) {
+        response r = co_await c.get(base + "/data.bin");
+        CHECK(r.status() == 200);
+        CHECK(r.version() == corio::http::http_version{1, 0});
+        CHECK(co_await r.text() == data);
+      }
+      CHECK(c.pool().connects() == 3);  // HTTP/1.0 without keep-alive: never reused
+      CHECK(c.pool().idle_count() == 0);
+      response sub = co_await c.get(base + "/sub");  // 301 to /sub/
+      CHECK(sub.redirects() == 1);
+      CHECK(co_await sub.text() == "<p>sub</p>");
+      response missing = co_await c.get(base + "/missing");
+      CHECK(missing.status() == 404);
+      co_await missing.discard();
+      response saved = co_await c.get(base + "/data.bin");
+      CHECK(co_await saved.save_to((dir / "copy.bin").string()) == data.size());
+    });
+    std::ifstream in(dir / "copy.bin", std::ios::binary);
+    CHECK(std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()) == data);
+    py.stop();
     std::filesystem::remove_all(dir);
   }
 }
