@@ -212,7 +212,7 @@ class uring_backend final : public backend {
     if (op.state != op_state::submitted) return;
     if (op.backend_flags & accept_waiting) {
       // Never in the kernel: the multishot ACCEPT is the listener's, not the op's.
-      find_acceptor(op.fd)->waiters.unlink(op);
+      if (acceptor* a = find_acceptor(op.fd)) a->waiters.unlink(op);
       finish_accept(op, -ECANCELED);
       return;
     }
