@@ -131,6 +131,13 @@ class backend {
 
   virtual std::string_view name() const noexcept = 0;
   virtual backend_features features() const noexcept = 0;
+
+  // Hands the kernel what submit() queued, without waiting and without
+  // completing anything. The loop calls it once per iteration in which it
+  // does not poll (tasks still ready), so that a busy loop's submissions do
+  // not wait io_poll_interval iterations to start. Must be cheap when nothing
+  // is queued. Backends that act in submit() (epoll, kqueue) need nothing.
+  virtual void flush() noexcept {}
 };
 
 // Creates the backend named `name` ("auto", "epoll", "uring", "kqueue").

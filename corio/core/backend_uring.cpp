@@ -25,6 +25,21 @@
 // epoll backend); a READ of that eventfd sits in the ring (tag 2) and is
 // re-armed, batched with the next flush, each time it completes.
 //
+// Accept is multishot where the kernel has IORING_ACCEPT_MULTISHOT (5.19,
+// probed by arming one on a throwaway listener): the first accept on a
+// listener arms one ACCEPT that stays in the kernel and posts a CQE per
+// connection, so a server that accepts in a loop pays no SQE per connection.
+// Connections that arrive while nobody waits are queued (fd or -errno, at
+// most accept_queue_limit; past that the multishot is cancelled and the rest
+// wait in the kernel's backlog) and handed to the next accept, which then
+// completes at the next poll (never inline). When the kernel ends the
+// multishot (a CQE without IORING_CQE_F_MORE: an error such as EMFILE, a
+// full CQ, our cancel) it is armed again only if someone still waits.
+// forget(listener) cancels it, fails the waiters with ECANCELED and closes
+// every queued fd; connections that the dying multishot still posts are
+// closed as they arrive. Multishot accept gives no peer address (every CQE
+// would share one sockaddr), so getpeername() fills an op's `addr` instead.
+//
 // Setup is probed, never assumed: SINGLE_ISSUER | DEFER_TASKRUN (6.1), else
 // COOP_TASKRUN (5.19), else plain; a registered ring fd (5.18) where there is
 // one; every opcode checked with io_uring_get_probe_ring. A ring that cannot
@@ -43,11 +58,14 @@
 #include <corio/core/op_list.hpp>
 
 #include <atomic>
+#include <algorithm>
 #include <cerrno>
+#include <deque>
 #include <liburing.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <system_error>
 #include <unistd.h>
 #include <vector>
@@ -66,11 +84,18 @@ namespace {
 constexpr std::uint64_t tag_cancel = 1;
 constexpr std::uint64_t tag_wake = 2;
 constexpr std::uint64_t tag_probe = 3;
+constexpr std::uint64_t tag_probe_accept = 5;
+// An acceptor's user_data is its address with these low bits set (an
+// acceptor is 8-byte aligned too, and an op's low three bits are zero).
+constexpr std::uint64_t tag_acceptor = 4;
+constexpr std::uint64_t tag_mask = 7;
 
 // backend_flags bits. connect_started is detail::perform_io's (io_perform.cpp):
 // the connect was begun by a syscall, so what is left is to wait for POLLOUT
 // and read SO_ERROR. The other two are this backend's.
 constexpr std::uint8_t connect_started = 0x01;
+constexpr std::uint8_t accept_waiting = 0x04;  // parked on its listener's multishot accept
+constexpr std::uint8_t accept_ready = 0x08;    // handed a queued connection; completes at the next poll
 constexpr std::uint8_t poll_first = 0x20;  // the SQE in flight is a POLL_ADD; perform_io follows
 constexpr std::uint8_t backlogged = 0x40;  // waiting in backlog_ for an SQE
 
@@ -80,6 +105,23 @@ unsigned iov_count(std::size_t n) noexcept { return n > 1024 ? 1024u : static_ca
 
 constexpr unsigned sq_entries = 256;
 constexpr unsigned cq_entries = 4096;  // > the ops usually in flight; the kernel buffers beyond (NODROP)
+
+// Connections a listener accepts ahead of its accept() calls. Enough to
+// absorb a burst between two iterations; beyond it the kernel's backlog
+// holds them, as it would without multishot.
+constexpr std::size_t accept_queue_limit = 64;
+
+// One listener's multishot ACCEPT and what it accepted ahead of demand.
+struct acceptor {
+  explicit acceptor(int f) noexcept : fd(f) {}
+  int fd;
+  bool armed = false;      // the multishot ACCEPT is in the kernel (its last CQE not yet seen)
+  bool disarming = false;  // its cancel is queued
+  bool need_arm = false;   // arming found no SQE: flush_backlog retries
+  bool dying = false;      // forgotten: close whatever still arrives, free at the last CQE
+  op_list waiters;         // accept ops, oldest first
+  std::deque<std::int32_t> queued;  // results nobody waited for: fds, or -errno
+};
 
 struct setup_choice {
   unsigned flags;
@@ -120,15 +162,17 @@ class uring_backend final : public backend {
       wakefd_ = ::eventfd(0, EFD_CLOEXEC);  // blocking: only the ring reads it
       if (wakefd_ < 0) unavailable(errno, "eventfd");
       cancel_fd_ = probe_cancel_fd();
+      multishot_accept_ = probe_multishot_accept();
       arm_wake();
     } catch (...) {
       if (wakefd_ >= 0) ::close(wakefd_);
       io_uring_queue_exit(&ring_);
       throw;
     }
-    CORIO_LOG_DEBUG("io_uring: setup {}, {} SQ / {} CQ entries, ring fd {}, cancel by fd {}", setup_name_,
-                    ring_.sq.ring_entries, ring_.cq.ring_entries, ring_fd_registered_ ? "registered" : "not registered",
-                    cancel_fd_ ? "yes" : "no (5.19), per op");
+    CORIO_LOG_DEBUG("io_uring: setup {}, {} SQ / {} CQ entries, ring fd {}, cancel by fd {}, multishot accept {}",
+                    setup_name_, ring_.sq.ring_entries, ring_.cq.ring_entries,
+                    ring_fd_registered_ ? "registered" : "not registered", cancel_fd_ ? "yes" : "no (5.19), per op",
+                    multishot_accept_ ? "yes" : "no (5.19)");
   }
 
   // The loop drains its tasks before it drops the backend, so only the wake
@@ -136,11 +180,17 @@ class uring_backend final : public backend {
   // to wake_buf_ (the read is parked on a poll, not running).
   ~uring_backend() override {
     if (inflight_ > 0) CORIO_LOG_WARN("io_uring: backend destroyed with {} op(s) still in the kernel", inflight_);
+    // Listeners still open: what they accepted ahead is ours to close.
+    for (auto* v : {&acceptors_, &dying_})
+      for (auto& a : *v)
+        for (std::int32_t r : a->queued)
+          if (r >= 0) ::close(r);
     io_uring_queue_exit(&ring_);
     ::close(wakefd_);
   }
 
   void submit(io_op& op) override {
+    if (op.kind == op_kind::accept && multishot_accept_ && op.fd >= 0) return submit_accept(op);
     // What may throw (growing a vector) runs before the op changes hands.
     op_list* l = op.fd >= 0 ? &list_for(op.fd) : nullptr;
     io_uring_sqe* sqe = get_sqe();
@@ -160,6 +210,19 @@ class uring_backend final : public backend {
 
   void cancel(io_op& op) noexcept override {
     if (op.state != op_state::submitted) return;
+    if (op.backend_flags & accept_waiting) {
+      // Never in the kernel: the multishot ACCEPT is the listener's, not the op's.
+      if (acceptor* a = find_acceptor(op.fd)) a->waiters.unlink(op);
+      finish_accept(op, -ECANCELED);
+      return;
+    }
+    if (op.backend_flags & accept_ready) {
+      // Its connection is already accepted: the real result wins, as for an
+      // op that completed before the cancel reached it.
+      ready_.unlink(op);
+      finish_accept(op, op.res);
+      return;
+    }
     if (op.backend_flags & backlogged) {
       // The kernel never saw it: finish it here, as epoll does.
       drop_from_backlog(op);
@@ -171,10 +234,17 @@ class uring_backend final : public backend {
   }
 
   int poll(std::optional<std::chrono::nanoseconds> timeout) override {
+    int completed = complete_ready();
     flush_backlog();
-    if (io_uring_cq_ready(&ring_) > 0 || !backlog_.empty()) timeout = std::chrono::nanoseconds::zero();
+    if (completed > 0 || io_uring_cq_ready(&ring_) > 0 || !backlog_.empty()) timeout = std::chrono::nanoseconds::zero();
     enter(timeout);
-    return reap();
+    return completed + reap();
+  }
+
+  void flush() noexcept override {
+    if (!backlog_.empty() || wake_backlogged_ || accept_backlogged_) flush_backlog();
+    // One io_uring_enter without GETEVENTS; EBUSY/EAGAIN leave the SQEs for poll().
+    if (io_uring_sq_ready(&ring_) > 0) io_uring_submit(&ring_);
   }
 
   void wake() noexcept override {
@@ -187,9 +257,13 @@ class uring_backend final : public backend {
   }
 
   void forget(int fd) noexcept override {
-    if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size()) return;
+    if (fd < 0) return;
+    const bool listener = retire_acceptor(fd);
+    if (static_cast<std::size_t>(fd) >= fds_.size() || fds_[static_cast<std::size_t>(fd)].empty()) {
+      if (listener) io_uring_submit(&ring_);  // the multishot's cancel (keyed by user_data, not fd)
+      return;  // the common close(): no syscall
+    }
     op_list& l = fds_[static_cast<std::size_t>(fd)];
-    if (l.empty()) return;  // the common close(): no syscall
     bool by_fd = cancel_fd_;
     for (io_op* op = l.head; op;) {
       io_op* next = op->next;
@@ -227,7 +301,7 @@ class uring_backend final : public backend {
   backend_features features() const noexcept override {
     backend_features f;
     f.try_before_submit = false;  // measured: see the top of this file
-    f.multishot_accept = false;   // the kernel may have it (5.19); no awaiter uses it yet
+    f.multishot_accept = multishot_accept_;  // transparent: accept ops share the listener's
     f.provided_buffers = false;
     return f;
   }
@@ -296,6 +370,42 @@ class uring_backend final : public backend {
       if (cqe->user_data == tag_probe) supported = cqe->res != -EINVAL;
     }
     io_uring_cq_advance(&ring_, n);
+    return supported;
+  }
+
+  // Arms a multishot ACCEPT on a throwaway listener (AF_UNIX, autobound: no
+  // network needed) and cancels it: a kernel without IORING_ACCEPT_MULTISHOT
+  // fails the SQE with EINVAL at once, one with it answers ECANCELED. The
+  // flag is not in the opcode probe, hence the round trip (at construction).
+  bool probe_multishot_accept() {
+    int lfd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (lfd < 0) return false;
+    // Binding a bare family autobinds an abstract name (listen needs one).
+    ::sockaddr_un un{};
+    un.sun_family = AF_UNIX;
+    if (::bind(lfd, reinterpret_cast<::sockaddr*>(&un), sizeof(sa_family_t)) < 0 || ::listen(lfd, 1) < 0) {
+      ::close(lfd);
+      return false;
+    }
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+    io_uring_prep_multishot_accept(sqe, lfd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    io_uring_sqe_set_data64(sqe, tag_probe_accept);
+    sqe = io_uring_get_sqe(&ring_);
+    io_uring_prep_cancel64(sqe, tag_probe_accept, 0);
+    io_uring_sqe_set_data64(sqe, tag_probe);
+    // An interrupted wait answers "no" (what arrives later is dropped by tag).
+    bool supported = false;
+    if (io_uring_submit_and_wait(&ring_, 2) >= 0) {
+      unsigned head;
+      unsigned n = 0;
+      io_uring_cqe* cqe;
+      io_uring_for_each_cqe(&ring_, head, cqe) {
+        ++n;
+        if (cqe->user_data == tag_probe_accept) supported = cqe->res == -ECANCELED;
+      }
+      io_uring_cq_advance(&ring_, n);
+    }
+    ::close(lfd);
     return supported;
   }
 
@@ -406,6 +516,11 @@ class uring_backend final : public backend {
   // follows its op), as far as the SQ lets it.
   void flush_backlog() noexcept {
     if (wake_backlogged_) arm_wake();
+    if (accept_backlogged_) {
+      accept_backlogged_ = false;
+      for (auto& a : acceptors_)
+        if (a->need_arm) arm(*a);
+    }
     std::size_t i = 0;
     for (; i < backlog_.size(); ++i) {
       pending& p = backlog_[i];
@@ -420,6 +535,136 @@ class uring_backend final : public backend {
       }
     }
     backlog_.erase(backlog_.begin(), backlog_.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+
+  // --- multishot accept ---
+
+  acceptor* find_acceptor(int fd) noexcept {
+    for (auto& a : acceptors_)
+      if (a->fd == fd) return a.get();
+    return nullptr;
+  }
+
+  void submit_accept(io_op& op) {
+    acceptor* a = find_acceptor(op.fd);
+    if (!a) {  // may throw, before the op changes hands
+      acceptors_.reserve(acceptors_.size() + 1);
+      dying_.reserve(dying_.size() + acceptors_.size() + 1);  // retire_acceptor is noexcept
+      a = acceptors_.emplace_back(std::make_unique<acceptor>(op.fd)).get();
+    }
+    op.state = op_state::submitted;
+    op.backend_flags &= static_cast<std::uint8_t>(~(poll_first | backlogged | accept_waiting | accept_ready));
+    ++inflight_;
+    if (!a->queued.empty()) {
+      op.res = a->queued.front();
+      a->queued.pop_front();
+      op.backend_flags |= accept_ready;
+      ready_.push(op);
+      return;
+    }
+    op.backend_flags |= accept_waiting;
+    a->waiters.push(op);
+    arm(*a);
+  }
+
+  void arm(acceptor& a) noexcept {
+    a.need_arm = false;
+    if (a.armed || a.dying) return;  // a disarming one is re-armed at its last CQE
+    io_uring_sqe* sqe = get_sqe();
+    if (!sqe) {
+      a.need_arm = accept_backlogged_ = true;
+      return;
+    }
+    io_uring_prep_multishot_accept(sqe, a.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    io_uring_sqe_set_data64(sqe, reinterpret_cast<std::uint64_t>(&a) | tag_acceptor);
+    a.armed = true;
+  }
+
+  void disarm(acceptor& a) noexcept {
+    if (!a.armed || a.disarming) return;
+    a.disarming = true;
+    io_uring_sqe* sqe = get_sqe();
+    if (!sqe) return;  // only if the kernel refuses a flush; the queue then grows past its limit
+    io_uring_prep_cancel64(sqe, reinterpret_cast<std::uint64_t>(&a) | tag_acceptor, 0);
+    io_uring_sqe_set_data64(sqe, tag_cancel);
+    if (features_ & IORING_FEAT_CQE_SKIP) io_uring_sqe_set_flags(sqe, IOSQE_CQE_SKIP_SUCCESS);
+  }
+
+  void finish_accept(io_op& op, std::int32_t res) noexcept {
+    --inflight_;
+    op.backend_flags &= static_cast<std::uint8_t>(~(accept_waiting | accept_ready));
+    if (res >= 0 && op.addr) {
+      ::socklen_t len = op.addrlen;
+      op.addrlen = ::getpeername(res, op.addr, &len) == 0 ? len : 0;  // 0: the peer is already gone
+    }
+    op.complete(res);
+  }
+
+  // Ops handed a queued connection by submit(): their completion is due.
+  int complete_ready() noexcept {
+    int n = 0;
+    while (io_op* op = ready_.head) {
+      ready_.unlink(*op);
+      finish_accept(*op, op->res);
+      ++n;
+    }
+    return n;
+  }
+
+  // forget(listener): the waiters fail with ECANCELED, every connection
+  // accepted ahead is closed, and the multishot is cancelled; the acceptor
+  // lives on in dying_ until the kernel's last CQE for it. Returns whether
+  // fd was a listener with a multishot.
+  bool retire_acceptor(int fd) noexcept {
+    auto it = std::find_if(acceptors_.begin(), acceptors_.end(), [fd](auto& a) { return a->fd == fd; });
+    if (it == acceptors_.end()) return false;
+    std::unique_ptr<acceptor> a = std::move(*it);
+    acceptors_.erase(it);
+    for (io_op* op = ready_.head; op;) {
+      io_op* next = op->next;
+      if (op->fd == fd) {
+        ready_.unlink(*op);
+        if (op->res >= 0) ::close(op->res);
+        finish_accept(*op, -ECANCELED);
+      }
+      op = next;
+    }
+    while (io_op* op = a->waiters.head) {
+      a->waiters.unlink(*op);
+      finish_accept(*op, -ECANCELED);
+    }
+    for (std::int32_t r : a->queued)
+      if (r >= 0) ::close(r);
+    a->queued.clear();
+    if (!a->armed) return false;  // nothing in the kernel: freed here
+    disarm(*a);
+    a->dying = true;
+    dying_.push_back(std::move(a));  // capacity reserved by submit_accept
+    return true;
+  }
+
+  // One CQE of a multishot ACCEPT. Returns 1 if it completed an op.
+  int on_accept_cqe(acceptor& a, std::int32_t res, unsigned cflags) noexcept {
+    const bool last = !(cflags & IORING_CQE_F_MORE);
+    if (last) a.armed = a.disarming = false;
+    if (a.dying) {
+      if (res >= 0) ::close(res);
+      if (last) std::erase_if(dying_, [&a](auto& d) { return d.get() == &a; });
+      return 0;
+    }
+    int completed = 0;
+    if (!(last && res == -ECANCELED)) {  // our cancel ending it says nothing to an accept
+      if (io_op* op = a.waiters.head) {
+        a.waiters.unlink(*op);
+        finish_accept(*op, res);
+        completed = 1;
+      } else {
+        a.queued.push_back(res);  // bad_alloc here terminates: noexcept
+        if (a.queued.size() >= accept_queue_limit) disarm(a);
+      }
+    }
+    if (!a.armed && !a.waiters.empty()) arm(a);
+    return completed;
   }
 
   // --- completion ---
@@ -468,7 +713,9 @@ class uring_backend final : public backend {
       if (ud == tag_wake) {
         wake_pending_.store(false, std::memory_order_release);
         arm_wake();
-      } else if (ud == tag_cancel || ud == tag_probe || ud == LIBURING_UDATA_TIMEOUT) {
+      } else if (ud > tag_mask && (ud & tag_mask) == tag_acceptor && ud != LIBURING_UDATA_TIMEOUT) {
+        completed += on_accept_cqe(*reinterpret_cast<acceptor*>(ud & ~tag_mask), cqe->res, cqe->flags);
+      } else if (ud <= tag_mask || ud == LIBURING_UDATA_TIMEOUT) {
         // A cancel's own answer (0, -ENOENT: it had finished, -EALREADY: it
         // is running); the op's CQE is what counts.
       } else {
@@ -536,6 +783,11 @@ class uring_backend final : public backend {
   const char* setup_name_ = "";
   bool ring_fd_registered_ = false;
   bool cancel_fd_ = false;
+  bool multishot_accept_ = false;
+  bool accept_backlogged_ = false;
+  std::vector<std::unique_ptr<acceptor>> acceptors_;  // one per listener with an accept in flight
+  std::vector<std::unique_ptr<acceptor>> dying_;      // forgotten, waiting for their last CQE
+  op_list ready_;                                     // accept ops handed a queued connection
   int wakefd_ = -1;
   std::uint64_t wake_buf_ = 0;
   bool wake_backlogged_ = false;

@@ -381,6 +381,8 @@ void event_loop::poll_io() {
     mark_phase(true);
     backend_->poll(clock_duration::zero());
     iterations_since_poll_ = 0;
+  } else {
+    backend_->flush();  // start this iteration's submissions now, not at the next poll
   }
   fire_timers();
 }

@@ -16,7 +16,9 @@
 // open fd (forget() before close(), as the contract asks).
 #include <corio/core/backend.hpp>
 
+#include <corio/config.hpp>
 #include <corio/core/error.hpp>
+#include <corio/core/log.hpp>
 #include <corio/core/event_loop.hpp>
 #include <corio/core/io.hpp>
 #include <doctest/doctest.h>
@@ -27,9 +29,19 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <cstddef>
+#include <cstdio>
 #include <cstring>
 #include <fcntl.h>
+#include <filesystem>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
 #include <string>
 #include <string_view>
 #include <sys/socket.h>
@@ -584,15 +596,220 @@ TEST_CASE("epoll: asks awaiters to try the syscall before submitting") {
   CHECK(b->features().try_before_submit);
 }
 
-TEST_CASE("uring: submits without trying first and claims no multishot accept yet") {
+TEST_CASE("uring: submits without trying first; multishot accept where the kernel has it (5.19)") {
   auto b = corio::make_backend();
   if (b->name() != "uring") {
     MESSAGE("skipped: the backend under test is " << b->name() << ", not uring");
     return;
   }
   CHECK_FALSE(b->features().try_before_submit);
-  CHECK_FALSE(b->features().multishot_accept);
+  utsname u{};
+  REQUIRE(::uname(&u) == 0);
+  int major = 0, minor = 0;
+  std::sscanf(u.release, "%d.%d", &major, &minor);
+  if (major > 5 || (major == 5 && minor >= 19)) CHECK(b->features().multishot_accept);
+  MESSAGE("multishot accept: " << b->features().multishot_accept << " on Linux " << u.release);
   CHECK_FALSE(b->features().provided_buffers);
+}
+
+TEST_CASE("accepts on one listener: each op gets its own connection, queued ones complete at a later poll") {
+  auto b = corio::make_backend();
+  fd_closer fds(*b);
+  sockaddr_in addr{};
+  int l = make_listener(fds, addr);
+  // Three connections already wait; four accepts ask for them.
+  std::vector<int> clients;
+  for (int i = 0; i < 3; ++i) {
+    int c = make_tcp_socket(fds);
+    int r = ::connect(c, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    REQUIRE((r == 0 || errno == EINPROGRESS));
+    clients.push_back(c);
+  }
+  std::vector<recorded_op> ops(4);
+  std::vector<sockaddr_in> peers(4);
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    ops[i].set(op_kind::accept, l);
+    ops[i].buf = nullptr;
+    ops[i].len = 0;
+    ops[i].addr = reinterpret_cast<sockaddr*>(&peers[i]);
+    ops[i].addrlen = sizeof peers[i];
+    b->submit(ops[i]);
+    CHECK(ops[i].completions == 0);
+  }
+  auto three = [&] { return ops[0].completions + ops[1].completions + ops[2].completions + ops[3].completions == 3; };
+  REQUIRE(poll_until(*b, three));
+  b->poll(20ms);
+  int accepted = 0;
+  for (std::size_t i = 0; i < 3; ++i) {
+    CHECK(ops[i].completions == 1);  // oldest first
+    REQUIRE(ops[i].res >= 0);
+    fds.keep(ops[i].res);
+    ++accepted;
+    CHECK(ops[i].addrlen == sizeof(sockaddr_in));
+    CHECK(peers[i].sin_family == AF_INET);
+    CHECK(peers[i].sin_addr.s_addr == htonl(INADDR_LOOPBACK));
+  }
+  CHECK(accepted == 3);
+  // The fourth waits; a cancel finishes it with ECANCELED, exactly once.
+  CHECK(ops[3].completions == 0);
+  b->cancel(ops[3]);
+  REQUIRE(poll_until(*b, [&] { return completed(ops[3]); }));
+  CHECK(ops[3].res == -ECANCELED);
+  b->poll(std::chrono::nanoseconds::zero());
+  CHECK(ops[3].completions == 1);
+  // Resubmitted after the cancel, it takes the next connection.
+  int c = make_tcp_socket(fds);
+  int r = ::connect(c, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  REQUIRE((r == 0 || errno == EINPROGRESS));
+  ops[3].addrlen = sizeof peers[3];
+  b->submit(ops[3]);
+  REQUIRE(poll_until(*b, [&] { return ops[3].completions == 2; }));
+  REQUIRE(ops[3].res >= 0);
+  fds.keep(ops[3].res);
+}
+
+TEST_CASE("forget on a listener with connections accepted ahead closes them and fails the waiting accept") {
+  auto b = corio::make_backend();
+  std::size_t fds_before = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) (void)e, ++fds_before;
+  {
+    fd_closer fds(*b);
+    sockaddr_in addr{};
+    int l = make_listener(fds, addr);
+    recorded_op first(op_kind::accept, l);
+    first.buf = nullptr;
+    first.len = 0;
+    b->submit(first);
+    std::vector<int> clients;
+    for (int i = 0; i < 6; ++i) {
+      int c = make_tcp_socket(fds);
+      int r = ::connect(c, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+      REQUIRE((r == 0 || errno == EINPROGRESS));
+      clients.push_back(c);
+    }
+    REQUIRE(poll_until(*b, [&] { return completed(first); }));
+    REQUIRE(first.res >= 0);
+    fds.keep(first.res);
+    b->poll(20ms);  // io_uring takes the other five in ahead of demand
+    recorded_op waiting(op_kind::accept, l);
+    waiting.buf = nullptr;
+    waiting.len = 0;
+    b->submit(waiting);  // takes one queued connection (io_uring) or accepts one (epoll)
+    REQUIRE(poll_until(*b, [&] { return completed(waiting); }));
+    REQUIRE(waiting.res >= 0);
+    fds.keep(waiting.res);
+    recorded_op pending(op_kind::accept, l);
+    pending.buf = nullptr;
+    pending.len = 0;
+    b->submit(pending);
+    // The rest of the clients have been served by the loop; forget + close
+    // the listener while some may still be queued.
+    fds.close(l);
+    REQUIRE(poll_until(*b, [&] { return completed(pending); }));
+    CHECK(pending.completions == 1);
+    if (pending.res >= 0)
+      fds.close(fds.keep(pending.res));  // epoll may have accepted before the forget
+    else
+      CHECK(pending.res == -ECANCELED);
+    // With the accepted ones closed too, every client reads EOF or a reset:
+    // nothing the backend took in ahead is left open.
+    fds.close(first.res);
+    fds.close(waiting.res);
+    for (std::size_t i = 0; i < clients.size(); ++i) {
+      pollfd p{clients[i], POLLIN, 0};
+      REQUIRE(::poll(&p, 1, 2000) == 1);
+      char ch;
+      ssize_t n = ::read(clients[i], &ch, 1);
+      CHECK((n == 0 || (n < 0 && errno == ECONNRESET)));
+    }
+    for (int i = 0; i < 3; ++i) b->poll(5ms);  // the dying multishot's last CQE
+  }
+  std::size_t fds_after = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) (void)e, ++fds_after;
+  CHECK(fds_after == fds_before);
+}
+
+TEST_CASE_FIXTURE(loop_fixture, "a busy loop hands its submissions to the kernel within an iteration (flush)") {
+  // A write submitted while another task keeps the loop busy must reach the
+  // pipe long before the loop's next poll (io_poll_interval iterations).
+  auto [r, w] = make_pipe(fds);
+  int iterations = -1;
+  auto spinner = [](int r, int& iterations) -> task<void> {
+    for (int i = 0; i < 1000; ++i) {
+      char c;
+      if (::read(r, &c, 1) == 1) {
+        iterations = i;
+        co_return;
+      }
+      co_await corio::yield_now();
+    }
+  };
+  auto writer = [](int w) -> task<void> { co_await io::write(w, bytes_of("x")); };
+  auto s = corio::spawn(spinner(r, iterations));
+  auto wr = corio::spawn(writer(w));
+  REQUIRE(run_bounded(loop, [&] { return s.done() && wr.done(); }));
+  MESSAGE("the write reached the pipe after " << iterations << " iteration(s) of the spinner");
+  CHECK(iterations >= 0);
+  CHECK(iterations <= 3);
+}
+
+TEST_CASE("io_uring refused by the kernel (seccomp): auto falls back to epoll saying so once, uring fails clearly") {
+  for (int err : {EPERM, ENOSYS}) {
+    int out[2];
+    REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
+    pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      ::dup2(out[1], 2);
+      sock_filter filter[] = {
+          BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+          BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+          BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (static_cast<unsigned>(err) & SECCOMP_RET_DATA)),
+          BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+      };
+      sock_fprog prog{static_cast<unsigned short>(std::size(filter)), filter};
+      if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
+        ::_exit(77);
+      corio::detail::logger().set_level(spdlog::level::info);
+      int code = 0;
+      for (int i = 0; i < 2; ++i) {
+        auto b = corio::make_backend("auto");
+        if (b->name() != "epoll") code = 10;
+      }
+      try {
+        corio::make_backend("uring");
+        code = 11;
+      } catch (const std::system_error& e) {
+        std::fprintf(stderr, "uring: %s\n", e.what());
+        if (e.code().value() != err) code = 12;
+      } catch (...) {
+        code = 13;
+      }
+      corio::detail::logger().flush();
+      ::_exit(code);
+    }
+    ::close(out[1]);
+    std::string log;
+    char buf[512];
+    for (ssize_t n; (n = ::read(out[0], buf, sizeof buf)) > 0;) log.append(buf, static_cast<std::size_t>(n));
+    ::close(out[0]);
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    REQUIRE(WIFEXITED(status));
+    if (WEXITSTATUS(status) == 77) {
+      MESSAGE("skipped: seccomp filters are not allowed here");
+      return;
+    }
+    INFO("errno " << err << ", child's stderr:\n" << log);
+    CHECK(WEXITSTATUS(status) == 0);
+#if CORIO_HAS_IO_URING
+    std::size_t said = 0;
+    for (std::size_t at = 0; (at = log.find("io_uring unavailable", at)) != std::string::npos; ++at) ++said;
+    CHECK(said == 1);
+    CHECK(log.find("using epoll") != std::string::npos);
+    CHECK(log.find("uring: io_uring: io_uring_queue_init") != std::string::npos);
+#endif
+  }
 }
 
 TEST_CASE("uring: more ops than the submission queue holds are all submitted") {
