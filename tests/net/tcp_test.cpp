@@ -316,6 +316,35 @@ TEST_SUITE("tcp") {
     });
   }
 
+  TEST_CASE("a read already waiting when the peer resets throws ECONNRESET and the loop goes on") {
+    run_test([]() -> task<void> {
+      auto l = tcp_listener::bind(address::loopback_v4(0));
+      auto accepting = corio::spawn(l.accept());
+      tcp_stream c = co_await tcp_stream::connect(l.local_address());
+      tcp_stream s = co_await accepting;
+      auto reader = [](tcp_stream& c) -> task<int> {
+        std::byte buf[16];
+        try {
+          co_await c.read_some(buf);
+        } catch (const std::system_error& e) {
+          co_return e.code().value();
+        }
+        co_return 0;
+      };
+      auto h = corio::spawn(reader(c));
+      co_await corio::sleep(10ms);
+      REQUIRE_FALSE(h.done());  // suspended in the read
+      ::linger lg{1, 0};
+      REQUIRE(::setsockopt(s.fd(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg) == 0);
+      s.close();
+      CHECK(co_await corio::wait_for(h, 2s) == ECONNRESET);
+      auto again = corio::spawn(echo_server(l, 1));
+      tcp_stream c2 = co_await tcp_stream::connect(l.local_address());
+      CHECK(co_await round_trip(c2, pattern(1000, 11)) == pattern(1000, 11));
+      co_await again;
+    });
+  }
+
   TEST_CASE("after shutdown_write the peer reads EOF and can still answer") {
     run_test([]() -> task<void> {
       auto l = tcp_listener::bind(address::loopback_v4(0));
@@ -418,15 +447,26 @@ TEST_SUITE("tcp") {
       REQUIRE(::ioctl(c.fd(), TIOCOUTQ, &queued) == 0);
       MESSAGE("bytes queued in the kernel while suspended: " << queued);
       CHECK(queued < (8 << 20));
-      // Now read slowly, in small bites, and check every byte.
+      // Now read slowly: the first 4 MiB in 64 KiB bites with a pause after
+      // each (the writer keeps up, so the kernel's queue stays full but no
+      // larger), then the rest at full speed; every byte is checked.
       std::vector<std::byte> got;
       got.reserve(data.size());
       std::vector<std::byte> buf(256 * 1024);
+      int max_queued = 0;
       while (got.size() < data.size()) {
-        std::size_t n = co_await s.read_some(buf);
+        bool slow = got.size() < (4u << 20);
+        std::size_t n = co_await s.read_some(slow ? std::span(buf).first(64 * 1024) : std::span(buf));
         REQUIRE(n > 0);
         got.insert(got.end(), buf.begin(), buf.begin() + n);
+        if (slow) {
+          co_await corio::sleep(1ms);
+          REQUIRE(::ioctl(c.fd(), TIOCOUTQ, &queued) == 0);
+          max_queued = std::max(max_queued, queued);
+        }
       }
+      MESSAGE("most bytes queued in the kernel while read slowly: " << max_queued);
+      CHECK(max_queued < (8 << 20));
       co_await w;
       CHECK(got == data);
     });
