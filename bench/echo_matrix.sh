@@ -6,7 +6,7 @@
 # thread) as EXTRA_PEERS beside every peer, interleaved round by round, then
 # the syscalls each server makes per echoed message.
 #
-#   bench/echo_matrix.sh                                   # the full matrix (about 45 minutes)
+#   bench/echo_matrix.sh                                   # the full matrix (about 35 minutes: 5 configs x 5 rounds x 10 servers x 7 s)
 #   ROUNDS=1 DURATION=2 CONFIGS='1:64 100:64:16' bench/echo_matrix.sh
 #   ONLY='epoll-c corio-epoll' CONFIGS='100:64' ROUNDS=3 SYSCALL_MSGS=0 bench/echo_matrix.sh
 #
