@@ -111,6 +111,28 @@ class socket_op : public io::op_awaiter {
 
 }  // namespace detail
 
+// Waits until `fd` is readable, for a caller that has just drained it
+// itself: its last read came back short or with EAGAIN, and it has not
+// suspended since. A readiness backend remembers an edge that no op used
+// up, and a plain wait_readable must check that memory with a syscall
+// (the caller may have read the data meanwhile); this wait tells the
+// backend that the fd was empty an instant ago, so that any later arrival
+// is a fresh edge already queued in the poller (epoll: one poll(2) less
+// per wait). io_uring ignores the hint. Like io::wait_readable otherwise:
+// completes on data, EOF or an error; cancellation raises cancelled_error.
+//
+//   if (n < buf.size()) co_await net::wait_readable_after_drain(fd);
+class drained_wait : public io::count_awaiter {
+ public:
+  explicit drained_wait(int fd) noexcept : io::count_awaiter(io::wait_readable(fd)) {}
+  // Never tries first: there is nothing to try (the caller just did).
+  bool await_ready() noexcept {
+    op_.backend_flags |= corio::detail::op_would_block;
+    return false;
+  }
+};
+inline drained_wait wait_readable_after_drain(int fd) noexcept { return drained_wait(fd); }
+
 class stream_socket {
  public:
   stream_socket() noexcept = default;
@@ -135,6 +157,9 @@ class stream_socket {
   std::optional<std::size_t> try_read_some(std::span<std::byte> buf) const;
   // Waits until a read would not block (data, EOF or an error is there).
   io::count_awaiter wait_readable() const noexcept { return io::wait_readable(sock_.fd()); }
+  // The same after this caller's own read came back short or with EAGAIN
+  // (see drained_wait above): no readiness check on epoll.
+  drained_wait wait_readable_after_drain() const noexcept { return drained_wait(sock_.fd()); }
 
   // One write(2): may write less than asked. Waits while nothing fits.
   detail::socket_op write_some(std::span<const std::byte> buf) const noexcept {

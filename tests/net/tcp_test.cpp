@@ -13,12 +13,20 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
 #include <system_error>
+#include <unistd.h>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -119,6 +127,59 @@ bool have_ipv6_loopback() {
   }
 }
 
+
+void set_recv_timeout(int fd, std::chrono::milliseconds t) {
+  timeval tv{static_cast<time_t>(t.count() / 1000), static_cast<suseconds_t>(t.count() % 1000 * 1000)};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+}
+
+// The child half of the EMFILE test below: an echo server on its own loop
+// whose process may hold only `room` accepted sockets at once. It serves
+// `total` connections one after the other as earlier ones close, then
+// exits 0 if accept had to back off on the way (the limit was really met)
+// and 1 otherwise; 2 if anything threw.
+int emfile_child(tcp_listener& l, int room, int total) {
+  try {
+    corio::event_loop loop;
+    // The limit bounds fd numbers, not their count: leave exactly `room`
+    // free numbers below it.
+    int fd = -1;
+    for (int free_found = 0; free_found < room;)
+      if (::fcntl(++fd, F_GETFD) < 0) ++free_found;
+    rlimit low{};
+    ::getrlimit(RLIMIT_NOFILE, &low);
+    low.rlim_cur = static_cast<rlim_t>(fd) + 1;
+    if (::setrlimit(RLIMIT_NOFILE, &low) != 0) return 2;
+    auto serve = [](tcp_listener& l, int total) -> task<void> {
+      std::vector<corio::join_handle<void>> conns;
+      // Each connection closes its socket when it ends: a finished task's
+      // frame, and the stream in it, lives as long as its join_handle.
+      auto one = [](tcp_stream s) -> task<void> {
+        std::array<std::byte, 256> buf;
+        while (std::size_t n = co_await s.read_some(buf)) co_await s.write_all(std::span(buf).first(n));
+        s.close();
+      };
+      for (int i = 0; i < total; ++i) conns.push_back(corio::spawn(one(co_await l.accept())));
+      for (auto& c : conns) co_await c;
+    };
+    loop.run_until_complete(corio::timeout(10s, serve(l, total)));
+    loop.cancel_all_and_drain();
+    loop.close();
+    return l.backoffs() > 0 ? 0 : 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "emfile child: %s\n", e.what());
+    return 2;
+  }
+}
+
+// A blocking client socket connected to `at`, with a receive timeout.
+int blocking_client(const address& at, std::chrono::milliseconds recv_timeout) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  REQUIRE(::connect(fd, at.sockaddr_ptr(), at.sockaddr_len()) == 0);
+  set_recv_timeout(fd, recv_timeout);
+  return fd;
+}
 }  // namespace
 
 TEST_SUITE("tcp") {
@@ -255,6 +316,35 @@ TEST_SUITE("tcp") {
     });
   }
 
+  TEST_CASE("a read already waiting when the peer resets throws ECONNRESET and the loop goes on") {
+    run_test([]() -> task<void> {
+      auto l = tcp_listener::bind(address::loopback_v4(0));
+      auto accepting = corio::spawn(l.accept());
+      tcp_stream c = co_await tcp_stream::connect(l.local_address());
+      tcp_stream s = co_await accepting;
+      auto reader = [](tcp_stream& c) -> task<int> {
+        std::byte buf[16];
+        try {
+          co_await c.read_some(buf);
+        } catch (const std::system_error& e) {
+          co_return e.code().value();
+        }
+        co_return 0;
+      };
+      auto h = corio::spawn(reader(c));
+      co_await corio::sleep(10ms);
+      REQUIRE_FALSE(h.done());  // suspended in the read
+      ::linger lg{1, 0};
+      REQUIRE(::setsockopt(s.fd(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg) == 0);
+      s.close();
+      CHECK(co_await corio::wait_for(h, 2s) == ECONNRESET);
+      auto again = corio::spawn(echo_server(l, 1));
+      tcp_stream c2 = co_await tcp_stream::connect(l.local_address());
+      CHECK(co_await round_trip(c2, pattern(1000, 11)) == pattern(1000, 11));
+      co_await again;
+    });
+  }
+
   TEST_CASE("after shutdown_write the peer reads EOF and can still answer") {
     run_test([]() -> task<void> {
       auto l = tcp_listener::bind(address::loopback_v4(0));
@@ -357,15 +447,26 @@ TEST_SUITE("tcp") {
       REQUIRE(::ioctl(c.fd(), TIOCOUTQ, &queued) == 0);
       MESSAGE("bytes queued in the kernel while suspended: " << queued);
       CHECK(queued < (8 << 20));
-      // Now read slowly, in small bites, and check every byte.
+      // Now read slowly: the first 4 MiB in 64 KiB bites with a pause after
+      // each (the writer keeps up, so the kernel's queue stays full but no
+      // larger), then the rest at full speed; every byte is checked.
       std::vector<std::byte> got;
       got.reserve(data.size());
       std::vector<std::byte> buf(256 * 1024);
+      int max_queued = 0;
       while (got.size() < data.size()) {
-        std::size_t n = co_await s.read_some(buf);
+        bool slow = got.size() < (4u << 20);
+        std::size_t n = co_await s.read_some(slow ? std::span(buf).first(64 * 1024) : std::span(buf));
         REQUIRE(n > 0);
         got.insert(got.end(), buf.begin(), buf.begin() + n);
+        if (slow) {
+          co_await corio::sleep(1ms);
+          REQUIRE(::ioctl(c.fd(), TIOCOUTQ, &queued) == 0);
+          max_queued = std::max(max_queued, queued);
+        }
       }
+      MESSAGE("most bytes queued in the kernel while read slowly: " << max_queued);
+      CHECK(max_queued < (8 << 20));
       co_await w;
       CHECK(got == data);
     });
@@ -432,6 +533,103 @@ TEST_SUITE("tcp") {
       CHECK(accepted.size() == clients);
     });
     ::setrlimit(RLIMIT_NOFILE, &saved);
+  }
+
+  TEST_CASE("wait_readable_after_drain sleeps through a used-up edge and wakes on the next byte or on EOF") {
+    run_test([]() -> task<void> {
+      auto l = tcp_listener::bind(address::loopback_v4(0));
+      auto accepting = corio::spawn(l.accept());
+      tcp_stream c = co_await tcp_stream::connect(l.local_address());
+      tcp_stream s = co_await accepting;
+      std::array<std::byte, 64> buf{};
+      auto waiter = [](tcp_stream& s) -> task<void> { co_await s.wait_readable_after_drain(); };
+
+      co_await c.write_all(std::string_view("one"));
+      co_await s.wait_readable();  // an edge that a poll op used up
+      auto n = s.try_read_some(buf);  // the caller drains the socket itself
+      REQUIRE(n);
+      CHECK(*n == 3);
+      auto h = corio::spawn(waiter(s));
+      co_await corio::sleep(20ms);
+      CHECK_FALSE(h.done());  // nothing new arrived: no wake-up
+      co_await c.write_all(std::string_view("two!"));
+      co_await corio::wait_for(h, 2s);
+      n = s.try_read_some(buf);
+      REQUIRE(n);
+      REQUIRE(*n == 4);
+      CHECK(std::memcmp(buf.data(), "two!", 4) == 0);
+
+      // A cancelled wait consumes nothing; EOF wakes the next one.
+      auto h2 = corio::spawn(waiter(s));
+      co_await cancel_while_blocked(h2);
+      auto h3 = corio::spawn(waiter(s));
+      c.shutdown_write();
+      co_await corio::wait_for(h3, 2s);
+      n = s.try_read_some(buf);
+      REQUIRE(n);
+      CHECK(*n == 0);
+    });
+  }
+
+  TEST_CASE("EMFILE at accept in a child process with a small ulimit -n: the server survives and serves again") {
+    // The child may hold 2 accepted sockets; 6 clients connect at once
+    // (the kernel completes their handshakes into the backlog). The first
+    // two are echoed, the others wait; as the parent closes the served
+    // ones, the child's accept recovers and serves the next, and so on.
+    constexpr int room = 2;
+    constexpr int clients = 6;
+    std::size_t fds_before = corio::test::open_fds();
+    auto l = tcp_listener::bind(address::loopback_v4(0));
+    address at = l.local_address();
+    std::fflush(nullptr);
+    pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) ::_exit(emfile_child(l, room, clients));
+    l.close();
+
+    std::vector<int> fds;
+    for (int i = 0; i < clients; ++i) fds.push_back(blocking_client(at, 300ms));
+    auto ask = [](int fd, int i) {
+      std::string msg = "ping " + std::to_string(i);
+      REQUIRE(::send(fd, msg.data(), msg.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(msg.size()));
+    };
+    auto answered = [](int fd, int i) {
+      std::string msg = "ping " + std::to_string(i);
+      std::string got(msg.size(), '\0');
+      std::size_t have = 0;
+      while (have < got.size()) {
+        ssize_t r = ::recv(fd, got.data() + have, got.size() - have, 0);
+        if (r <= 0) return false;  // timed out (EAGAIN), EOF or error
+        have += static_cast<std::size_t>(r);
+      }
+      CHECK(got == msg);
+      return got == msg;
+    };
+    for (int i = 0; i < clients; ++i) ask(fds[static_cast<std::size_t>(i)], i);
+    for (int i = 0; i < room; ++i) CHECK(answered(fds[static_cast<std::size_t>(i)], i));  // accepted at once
+    CHECK_FALSE(answered(fds[room], room));  // no fd left for it in the child: it waits in the backlog
+    for (int i = 0; i < room; ++i) ::close(fds[static_cast<std::size_t>(i)]);  // frees the child's fds
+    for (int i = room; i < clients; ++i) {
+      int fd = fds[static_cast<std::size_t>(i)];
+      set_recv_timeout(fd, 5s);
+      CHECK(answered(fd, i));  // served once an earlier one closed
+      ::close(fd);
+    }
+
+    int status = 0;
+    pid_t done = 0;
+    for (int tries = 0; tries < 150 && done == 0; ++tries) {
+      done = ::waitpid(pid, &status, WNOHANG);
+      if (done == 0) ::usleep(100'000);
+    }
+    if (done == 0) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      FAIL("the child server did not finish within 15 s");
+    }
+    REQUIRE(WIFEXITED(status));
+    CHECK_MESSAGE(WEXITSTATUS(status) == 0, "child exit status 1: accept never backed off; 2: the server failed");
+    CHECK(corio::test::open_fds() == fds_before);
   }
 
   TEST_CASE("connect by name: localhost reaches a server on 127.0.0.1 after ::1 is refused") {
