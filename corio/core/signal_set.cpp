@@ -15,6 +15,8 @@
 // posts the knote on every attempt to deliver the signal, blocked or not;
 // the signal itself stays pending while blocked (kqueue does not consume
 // it), which is harmless while it stays blocked, as the set leaves it.
+// Unlike signalfd, a knote sees only what is sent after it was added: a
+// signal already pending when the set is made is not reported.
 // Signals of one number that arrive between two waits count as one, as
 // with signalfd.
 //
