@@ -20,8 +20,10 @@ CORIO_APT_PACKAGES=(meson ninja-build pkg-config g++ libspdlog-dev libfmt-dev do
   libcli11-dev libbenchmark-dev libasio-dev libuv1-dev libssl-dev zlib1g-dev)
 # Wanted, not required: clang with its sanitizer runtime builds the ASan
 # tree (see corio_build_asan); names differ between releases, so these are
-# installed one by one and a missing one is only reported.
-CORIO_APT_OPTIONAL=(clang libclang-rt-dev)
+# installed one by one and a missing one is only reported. libkqueue-dev
+# (the kqueue emulation over epoll) lets the kqueue backend build and run
+# on Linux; Debian dropped it after buster, Ubuntu still ships it.
+CORIO_APT_OPTIONAL=(clang libclang-rt-dev libkqueue-dev)
 CORIO_BREW_PACKAGES=(meson ninja pkg-config spdlog doctest cli11 google-benchmark asio libuv openssl zlib)
 CORIO_NEEDS="a C++20 compiler (GCC >= 12 or Clang >= 14), meson >= 0.63, ninja, pkg-config, spdlog, fmt,
   doctest, CLI11, Google Benchmark; optional: liburing, OpenSSL, zlib, Asio and libuv (bench peers)"
@@ -64,6 +66,13 @@ corio_apt_installed() {
   dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
 }
 
+# True when the package lists are there and do not have the package: an
+# optional package this release lacks must not cost an apt-get update on
+# every run.
+corio_apt_unlisted() {
+  compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null && ! apt-cache show "$1" >/dev/null 2>&1
+}
+
 corio_ensure_apt() {
   local missing=() p
   for p in "${CORIO_APT_PACKAGES[@]}"; do
@@ -71,7 +80,7 @@ corio_ensure_apt() {
   done
   local optional=()
   for p in "${CORIO_APT_OPTIONAL[@]}"; do
-    corio_apt_installed "$p" || optional+=("$p")
+    corio_apt_installed "$p" || corio_apt_unlisted "$p" || optional+=("$p")
   done
   [ "${#missing[@]}" -eq 0 ] && [ "${#optional[@]}" -eq 0 ] && return 0
   export DEBIAN_FRONTEND=noninteractive
