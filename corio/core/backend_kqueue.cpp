@@ -5,9 +5,13 @@
 // backend's mirror, function for function; where the two differ, the
 // difference is kqueue's and is said here.
 //
-// Each fd is registered once, edge-triggered, for both directions (two
-// knotes, EVFILT_READ and EVFILT_WRITE, each EV_ADD | EV_CLEAR), the first
-// time an op on it has to wait. Edge-triggered is sound here because an op
+// Each fd is registered once per direction, edge-triggered (a knote,
+// EVFILT_READ or EVFILT_WRITE, EV_ADD | EV_CLEAR), the first time an op of
+// that direction has to wait. (epoll registers both directions in one
+// call; kqueue's knotes are per filter, and one direction may be refused
+// where the other is fine: EVFILT_WRITE on a pipe's read end whose writer
+// is gone fails with EPIPE, which must not fail a read that would see
+// EOF.) Edge-triggered is sound here because an op
 // only waits after an attempt that would have blocked: its awaiter's (marked
 // op_would_block by perform_io), or submit()'s own when an earlier edge is
 // still unused (the per-fd readable/writable flags). Any later readiness is
@@ -27,7 +31,8 @@
 // Regular files are not registered: kqueue reports a file readable only up
 // to its end (FreeBSD's filt_vfsread), so a read at end of file would never
 // complete. They are tried at once instead, as epoll does when epoll_ctl
-// answers EPERM for them.
+// answers EPERM for them; so are fds kqueue cannot watch at all (EINVAL,
+// ENODEV: some devices on macOS, where Linux's poll says "always ready").
 #include <corio/core/backend.hpp>
 #include <corio/core/op_list.hpp>
 
@@ -58,7 +63,8 @@ namespace {
 struct fd_state {
   op_list readers;
   op_list writers;
-  bool registered = false;
+  bool read_registered = false;
+  bool write_registered = false;
   bool readable = false;
   bool writable = false;
 };
@@ -98,8 +104,10 @@ class kqueue_backend final : public backend {
       return;
     }
     fd_state& s = state_for(op.fd);
-    if (!s.registered) {
-      if (int err = register_fd(op.fd)) {
+    bool reader = is_reader(op.kind);
+    bool& registered = reader ? s.read_registered : s.write_registered;
+    if (!registered) {
+      if (int err = register_fd(op.fd, reader ? EVFILT_READ : EVFILT_WRITE)) {
         // Regular files and bad fds cannot be polled: complete with the
         // error (EPERM: the file is always ready, so try it right away).
         std::int32_t res = -err;
@@ -107,9 +115,8 @@ class kqueue_backend final : public backend {
         defer_completion(op, res);
         return;
       }
-      s.registered = true;
+      registered = true;
     }
-    bool reader = is_reader(op.kind);
     op_list& waiting = reader ? s.readers : s.writers;
     bool& ready = reader ? s.readable : s.writable;
     if (op.backend_flags & detail::op_would_block) {
@@ -182,16 +189,17 @@ class kqueue_backend final : public backend {
   void forget(int fd) noexcept override {
     if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size()) return;
     fd_state& s = fds_[static_cast<std::size_t>(fd)];
-    if (s.registered) {
+    if (s.read_registered || s.write_registered) {
       // The kernel drops an fd's knotes at close() (they hang on the
       // descriptor, not on the open file as epoll's do), but emulations
       // such as libkqueue keep them keyed by number: deleted now, so that
       // a reused number registers afresh.
       struct kevent changes[2];
-      EV_SET(&changes[0], static_cast<uintptr_t>(fd), EVFILT_READ, EV_DELETE, 0, 0, 0);
-      EV_SET(&changes[1], static_cast<uintptr_t>(fd), EVFILT_WRITE, EV_DELETE, 0, 0, 0);
-      ::kevent(kqfd_, changes, 2, nullptr, 0, nullptr);
-      s.registered = false;
+      int n = 0;
+      if (s.read_registered) EV_SET(&changes[n++], static_cast<uintptr_t>(fd), EVFILT_READ, EV_DELETE, 0, 0, 0);
+      if (s.write_registered) EV_SET(&changes[n++], static_cast<uintptr_t>(fd), EVFILT_WRITE, EV_DELETE, 0, 0, 0);
+      ::kevent(kqfd_, changes, n, nullptr, 0, nullptr);
+      s.read_registered = s.write_registered = false;
     }
     s.readable = s.writable = false;
     for (op_list* l : {&s.readers, &s.writers}) {
@@ -217,21 +225,17 @@ class kqueue_backend final : public backend {
     return fds_[i];
   }
 
-  // Adds the fd's two knotes; returns 0, or an errno (EPERM for a regular
-  // file or directory, which are never registered: see the top).
-  int register_fd(int fd) noexcept {
+  // Adds the fd's knote for `filter`; returns 0, or an errno (EPERM for
+  // what is never registered and is tried at once instead: see the top).
+  int register_fd(int fd, short filter) noexcept {
     struct stat st;
     if (::fstat(fd, &st) < 0) return errno;
     if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) return EPERM;
-    struct kevent changes[2];
-    EV_SET(&changes[0], static_cast<uintptr_t>(fd), EVFILT_READ, EV_ADD | EV_CLEAR, 0, 0, 0);
-    EV_SET(&changes[1], static_cast<uintptr_t>(fd), EVFILT_WRITE, EV_ADD | EV_CLEAR, 0, 0, 0);
-    // With no room for events, the first change that fails fails the call.
-    if (::kevent(kqfd_, changes, 2, nullptr, 0, nullptr) == 0) return 0;
-    int err = errno;
-    EV_SET(&changes[0], static_cast<uintptr_t>(fd), EVFILT_READ, EV_DELETE, 0, 0, 0);
-    ::kevent(kqfd_, changes, 1, nullptr, 0, nullptr);
-    return err;
+    struct kevent change;
+    EV_SET(&change, static_cast<uintptr_t>(fd), filter, EV_ADD | EV_CLEAR, 0, 0, 0);
+    // With no room for events, a change that fails fails the call.
+    if (::kevent(kqfd_, &change, 1, nullptr, 0, nullptr) == 0) return 0;
+    return errno == EINVAL || errno == ENODEV ? EPERM : errno;
   }
 
   // Completes waiting ops in order until one would block again; what is
