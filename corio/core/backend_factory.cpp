@@ -52,16 +52,17 @@ std::unique_ptr<backend> make_uring(bool required) {
 #endif
 }
 
-[[maybe_unused]] std::system_error not_built(std::string_view what) {
+[[maybe_unused]] std::system_error not_built(std::string_view name, std::string_view why) {
   return std::system_error(std::make_error_code(std::errc::function_not_supported),
-                           "corio: backend '" + std::string(what) + "' requested but corio was built without it");
+                           "corio: backend '" + std::string(name) + "' requested but corio was built without it (" +
+                               std::string(why) + ")");
 }
 
 std::unique_ptr<backend> make_epoll() {
 #if CORIO_HAS_EPOLL
   return make_epoll_backend();
 #else
-  throw not_built("epoll");
+  throw not_built("epoll", "it needs <sys/epoll.h>: Linux");
 #endif
 }
 
@@ -69,7 +70,7 @@ std::unique_ptr<backend> make_kqueue() {
 #if CORIO_HAS_KQUEUE
   return make_kqueue_backend();
 #else
-  throw not_built("kqueue");
+  throw not_built("kqueue", "it needs <sys/event.h>: macOS, the BSDs, or libkqueue on Linux");
 #endif
 }
 
