@@ -20,13 +20,15 @@ CORIO_APT_PACKAGES=(meson ninja-build pkg-config g++ libspdlog-dev libfmt-dev do
   libcli11-dev libbenchmark-dev libasio-dev libuv1-dev libssl-dev zlib1g-dev)
 # Wanted, not required: clang with its sanitizer runtime builds the ASan
 # tree (see corio_build_asan); names differ between releases, so these are
-# installed one by one and a missing one is only reported. libkqueue-dev
-# (the kqueue emulation over epoll) lets the kqueue backend build and run
-# on Linux; Debian dropped it after buster, Ubuntu still ships it.
-CORIO_APT_OPTIONAL=(clang libclang-rt-dev libkqueue-dev)
+# installed one by one and a missing one is only reported.
+CORIO_APT_OPTIONAL=(clang libclang-rt-dev)
 CORIO_BREW_PACKAGES=(meson ninja pkg-config spdlog doctest cli11 google-benchmark asio libuv openssl zlib)
 CORIO_NEEDS="a C++20 compiler (GCC >= 12 or Clang >= 14), meson >= 0.63, ninja, pkg-config, spdlog, fmt,
   doctest, CLI11, Google Benchmark; optional: liburing, OpenSSL, zlib, Asio and libuv (bench peers)"
+# Optional too: libkqueue-dev, the kqueue emulation over epoll, with which
+# the kqueue backend builds and runs on Linux (Debian dropped it after
+# buster; Ubuntu ships it).
+CORIO_APT_OPTIONAL+=(libkqueue-dev)
 
 # Options every tree gets: the whole project is built, so that a broken
 # test, example or benchmark is caught at once.

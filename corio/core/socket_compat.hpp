@@ -11,12 +11,22 @@
 //
 // Where the one-call forms exist nothing changes: the flags are the same
 // constants, and setup_socket() compiles to `return 0`.
+//
+// sendfile(2) is Linux's shape here (out, in, &offset, count); macOS and
+// FreeBSD have calls of other shapes and meanings, so elsewhere send_file()
+// copies one bounded chunk through a buffer (pread, then send) with the
+// same contract.
 #pragma once
 
 #include <cerrno>
+#include <cstddef>
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/sendfile.h>
+#endif
 
 // Send flags stay written as MSG_NOSIGNAL; where it is missing it is 0 and
 // SO_NOSIGPIPE (set by setup_socket) does its job.
@@ -64,6 +74,26 @@ inline int accept_nonblocking(int fd, ::sockaddr* addr, ::socklen_t* len) noexce
     return -1;
   }
   return s;
+#endif
+}
+
+// One chunk of the file `in` from *off to the socket `out`: the bytes sent
+// (*off moved by as many), 0 at the file's end, or -1 and errno (EAGAIN
+// when the socket is full; nothing is lost, the offset stays).
+inline ssize_t send_file_by_copy(int out, int in, ::off_t* off, std::size_t count) noexcept {
+  char buf[64 * 1024];
+  ssize_t n = ::pread(in, buf, count < sizeof buf ? count : sizeof buf, *off);
+  if (n <= 0) return n;
+  ssize_t sent = ::send(out, buf, static_cast<std::size_t>(n), MSG_NOSIGNAL);
+  if (sent > 0) *off += sent;
+  return sent;
+}
+
+inline ssize_t send_file(int out, int in, ::off_t* off, std::size_t count) noexcept {
+#ifdef __linux__
+  return ::sendfile(out, in, off, count);
+#else
+  return send_file_by_copy(out, in, off, count);
 #endif
 }
 

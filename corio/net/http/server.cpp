@@ -38,24 +38,8 @@
 #include <cstring>
 #include <functional>
 #include <memory>
-#include <unistd.h>
-#ifdef __linux__
 #include <sys/sendfile.h>
-#else
-#include <corio/core/socket_compat.hpp>
-#include <sys/socket.h>
-// Linux's sendfile(2) shape, by pread and send, where the system's differs
-// (macOS, FreeBSD) or is missing: one bounded chunk per call, the offset
-// moved by what was sent, EAGAIN when the socket is full.
-static ssize_t sendfile(int out, int in, off_t* off, std::size_t count) {
-  char buf[64 * 1024];
-  ssize_t n = ::pread(in, buf, count < sizeof buf ? count : sizeof buf, *off);
-  if (n <= 0) return n;
-  ssize_t sent = ::send(out, buf, static_cast<std::size_t>(n), MSG_NOSIGNAL);
-  if (sent > 0) *off += sent;
-  return sent;
-}
-#endif
+#include <unistd.h>
 
 namespace corio::http {
 
