@@ -27,6 +27,10 @@ CORIO_APT_OPTIONAL=(clang libclang-rt-dev libhttp-parser-dev nginx)
 CORIO_BREW_PACKAGES=(meson ninja pkg-config spdlog doctest cli11 google-benchmark asio libuv openssl zlib)
 CORIO_NEEDS="a C++20 compiler (GCC >= 12 or Clang >= 14), meson >= 0.63, ninja, pkg-config, spdlog, fmt,
   doctest, CLI11, Google Benchmark; optional: liburing, OpenSSL, zlib, Asio and libuv (bench peers)"
+# Optional too: libkqueue-dev, the kqueue emulation over epoll, with which
+# the kqueue backend builds and runs on Linux (Debian dropped it after
+# buster; Ubuntu ships it).
+CORIO_APT_OPTIONAL+=(libkqueue-dev)
 
 # Options every tree gets: the whole project is built, so that a broken
 # test, example or benchmark is caught at once.
@@ -66,6 +70,13 @@ corio_apt_installed() {
   dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
 }
 
+# True when the package lists are there and do not have the package: an
+# optional package this release lacks must not cost an apt-get update on
+# every run.
+corio_apt_unlisted() {
+  compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null && ! apt-cache show "$1" >/dev/null 2>&1
+}
+
 corio_ensure_apt() {
   local missing=() p
   for p in "${CORIO_APT_PACKAGES[@]}"; do
@@ -73,7 +84,7 @@ corio_ensure_apt() {
   done
   local optional=()
   for p in "${CORIO_APT_OPTIONAL[@]}"; do
-    corio_apt_installed "$p" || optional+=("$p")
+    corio_apt_installed "$p" || corio_apt_unlisted "$p" || optional+=("$p")
   done
   [ "${#missing[@]}" -eq 0 ] && [ "${#optional[@]}" -eq 0 ] && return 0
   export DEBIAN_FRONTEND=noninteractive

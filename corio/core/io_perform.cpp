@@ -11,6 +11,7 @@
 // writable, instead of calling connect() again.
 #include <corio/core/backend.hpp>
 #include <corio/core/op_list.hpp>
+#include <corio/core/socket_compat.hpp>
 
 #include <cerrno>
 #include <sys/socket.h>
@@ -55,7 +56,7 @@ std::int32_t attempt(io_op& op) noexcept {
         break;
       case op_kind::accept: {
         socklen_t len = op.addrlen;
-        r = ::accept4(op.fd, op.addr, op.addr ? &len : nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        r = accept_nonblocking(op.fd, op.addr, op.addr ? &len : nullptr);  // accept4 where it exists
         if (r >= 0) op.addrlen = len;
         break;
       }

@@ -9,8 +9,12 @@
 
 #include <atomic>
 #include <csignal>
-#include <sys/syscall.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/syscall.h>
+#else
+#include <thread>
+#endif
 
 namespace corio::detail {
 
@@ -27,7 +31,13 @@ extern "C" void on_sigint(int) {
   errno = saved;
 }
 
+#ifdef __linux__
 bool on_main_thread() { return ::getpid() == static_cast<pid_t>(::syscall(SYS_gettid)); }
+#else
+// No gettid(): the thread that ran the static initialisers is the main one.
+const std::thread::id main_thread_id = std::this_thread::get_id();
+bool on_main_thread() { return std::this_thread::get_id() == main_thread_id; }
+#endif
 }  // namespace
 
 sigint_scope::sigint_scope(event_loop& loop) {

@@ -19,8 +19,11 @@
 // corio::run() installs its own SIGINT handler only when SIGINT has its
 // default action; a signal_set that blocks SIGINT takes over Ctrl-C.
 //
-// Elsewhere than Linux (kqueue's EVFILT_SIGNAL is the planned way) the
-// constructor throws std::system_error(ENOSYS) with a clear message.
+// On macOS and the BSDs the same blocked signals are read from a kqueue of
+// EVFILT_SIGNAL knotes instead (signal_set.cpp); on Linux too when the loop
+// creating the set runs the kqueue backend (libkqueue). Where neither
+// exists the constructor throws std::system_error(ENOSYS) with a clear
+// message.
 #pragma once
 
 #include <corio/core/task.hpp>
@@ -31,8 +34,8 @@ namespace corio {
 
 class signal_set {
  public:
-  // Blocks `signals` in this thread's mask and opens the signalfd. Throws
-  // std::system_error.
+  // Blocks `signals` in this thread's mask and opens the signalfd (or the
+  // kqueue). Throws std::system_error.
   signal_set(std::initializer_list<int> signals);
   ~signal_set();
   signal_set(const signal_set&) = delete;
@@ -47,6 +50,7 @@ class signal_set {
 
  private:
   int fd_ = -1;
+  bool kqueue_ = false;  // fd_ is a kqueue of EVFILT_SIGNAL knotes, not a signalfd
 };
 
 }  // namespace corio

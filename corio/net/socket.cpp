@@ -7,6 +7,7 @@
 
 #include <corio/core/event_loop.hpp>
 #include <corio/core/log.hpp>
+#include <corio/core/socket_compat.hpp>
 #include <corio/core/time.hpp>
 
 #include <cerrno>
@@ -33,8 +34,12 @@ socket& socket::operator=(socket&& o) noexcept {
 }
 
 socket socket::open(int family, int type, int protocol) {
-  int fd = ::socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+  int fd = ::socket(family, type | corio::detail::sock_nonblock_cloexec, protocol);
   if (fd < 0) throw_system_error(errno, "socket");
+  if (int err = corio::detail::setup_socket(fd)) {  // macOS: no SOCK_NONBLOCK, no MSG_NOSIGNAL
+    ::close(fd);
+    throw_system_error(err, "socket");
+  }
   return socket(fd);
 }
 

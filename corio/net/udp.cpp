@@ -4,6 +4,8 @@
 // (see udp.hpp for why they are not io_ops yet).
 #include <corio/net/udp.hpp>
 
+#include <corio/core/socket_compat.hpp>
+
 #include <cerrno>
 #include <stdexcept>
 #include <sys/socket.h>

@@ -5,6 +5,8 @@
 // file (and only ours) when the listener closes.
 #include <corio/net/unix.hpp>
 
+#include <corio/core/socket_compat.hpp>
+
 #include <cerrno>
 #include <stdexcept>
 #include <sys/socket.h>
@@ -42,7 +44,13 @@ task<unix_stream> unix_stream::connect(address peer) {
 
 std::pair<unix_stream, unix_stream> unix_stream::pair() {
   int fds[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) < 0) throw_system_error(errno, "socketpair");
+  if (::socketpair(AF_UNIX, SOCK_STREAM | corio::detail::sock_nonblock_cloexec, 0, fds) < 0) throw_system_error(errno, "socketpair");
+  for (int fd : fds)
+    if (int err = corio::detail::setup_socket(fd)) {  // macOS: no SOCK_NONBLOCK, no MSG_NOSIGNAL
+      ::close(fds[0]);
+      ::close(fds[1]);
+      throw_system_error(err, "socketpair");
+    }
   address name = address::unix_path("@socketpair");
   return {unix_stream(socket(fds[0]), name), unix_stream(socket(fds[1]), name)};
 }

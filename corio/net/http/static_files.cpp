@@ -14,12 +14,19 @@
 #include <climits>
 #include <cstdlib>
 #include <fcntl.h>
+#ifdef __linux__
 #include <linux/openat2.h>
+#endif
 #include <memory>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <utility>
+
+// Elsewhere a plain read-only directory fd serves as the root's handle.
+#ifndef O_PATH
+#define O_PATH 0
+#endif
 
 namespace corio::http {
 
@@ -120,6 +127,7 @@ private:
 };
 
 int file_server::open_beneath(const std::string& rel) const noexcept {
+#if defined(__linux__) && defined(SYS_openat2)
     static std::atomic<bool> have_openat2{true};
     const char* path = rel.empty() ? "." : rel.c_str();
     if (have_openat2) {
@@ -131,6 +139,7 @@ int file_server::open_beneath(const std::string& rel) const noexcept {
         if (errno != ENOSYS && errno != EPERM) return -errno;
         have_openat2 = false;
     }
+#endif
     std::string full = root_real_ + "/" + rel;
     char buf[PATH_MAX];
     if (::realpath(full.c_str(), buf) == nullptr) return -errno;
