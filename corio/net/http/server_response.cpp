@@ -14,7 +14,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
-#include <sys/sendfile.h>
+#include <corio/core/socket_compat.hpp>
 #include <unistd.h>
 
 namespace corio::http {
@@ -222,7 +222,7 @@ task<void> connection::send_file(server_response& res, int fd, std::uint64_t off
     auto off = static_cast<off_t>(offset);
     std::uint64_t left = length;
     while (left > 0) {
-        ssize_t n = ::sendfile(stream_.fd(), fd, &off, static_cast<std::size_t>(std::min<std::uint64_t>(left, 1u << 30)));
+        ssize_t n = corio::detail::send_file(stream_.fd(), fd, &off, static_cast<std::size_t>(std::min<std::uint64_t>(left, 1u << 30)));
         if (n > 0) {
             left -= static_cast<std::uint64_t>(n);
             res.sent_ += static_cast<std::uint64_t>(n);
