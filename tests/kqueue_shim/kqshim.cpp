@@ -47,7 +47,8 @@ std::shared_ptr<kq_state> find(int kq) {
 int apply_fd(kq_state& k, int fd, fd_reg& r) {
   epoll_event ev{};
   ev.data.u64 = pack(tag_fd, fd);
-  ev.events = (r.read ? EPOLLIN | EPOLLRDHUP : 0) | (r.write ? EPOLLOUT : 0) | (r.clear ? EPOLLET : 0);
+  ev.events = (r.read ? std::uint32_t{EPOLLIN | EPOLLRDHUP} : 0u) | (r.write ? std::uint32_t{EPOLLOUT} : 0u) |
+              (r.clear ? std::uint32_t{EPOLLET} : 0u);
   if (!r.read && !r.write) {
     if (r.added) ::epoll_ctl(k.epfd, EPOLL_CTL_DEL, fd, nullptr);
     k.fds.erase(fd);
