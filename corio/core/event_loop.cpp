@@ -25,6 +25,17 @@ void ignore_sigpipe_once() {
   }();
   (void)done;
 }
+
+// Task creation and cancellation are logged at debug level. The logger is
+// looked up once (an inlined guard check afterwards, where
+// detail::logger() is an out-of-line call), and its level is tested before
+// anything is formatted, so that with debug off a spawn pays one load and
+// one compare.
+spdlog::logger& task_log() noexcept {
+  static spdlog::logger& log = detail::logger();
+  return log;
+}
+bool task_debug() noexcept { return task_log().should_log(spdlog::level::debug); }
 }  // namespace
 
 const char* to_string(task_status s) noexcept {
@@ -85,6 +96,8 @@ void task_state::wake() noexcept {
 
 bool task_state::cancel() noexcept {
   if (finished()) return false;
+  if (task_debug() && !cancel_requested_)
+    task_log().debug("task {} '{}': cancellation requested ({})", id_, name_, to_string(status_));
   cancel_requested_ = true;
   cancel_ever_requested_ = true;
   if (hook_) {
@@ -127,7 +140,10 @@ void task_state::report_unretrieved() noexcept {
 
 void task_state::finish() noexcept {
   loop_.unlink_live(*this);
-  if (status_ == task_status::cancelled) ++loop_.tasks_cancelled_;
+  if (status_ == task_status::cancelled) {
+    ++loop_.tasks_cancelled_;
+    if (task_debug()) task_log().debug("task {} '{}' cancelled", id_, name_);
+  }
   hook_ = nullptr;
   waiting_on_ = nullptr;
   // Done callbacks run in registration order, before the joiner resumes.
@@ -215,6 +231,7 @@ detail::task_state* event_loop::adopt(std::coroutine_handle<> body, detail::prom
   if (closed_) throw std::logic_error("corio: spawn on a closed event loop");
   auto* s = new detail::task_state(*this, body, p, exc, next_task_id_++, iterations_);
   if (!name.empty()) s->set_name(std::move(name));
+  if (task_debug()) task_log().debug("task {} '{}' created", s->id(), s->name());
   s->add_ref();  // one for the loop, one for the handle
   link_live(*s);
   ready_.push(s);

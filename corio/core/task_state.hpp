@@ -140,6 +140,8 @@ class task_state final : public ready_node {
   void detach() noexcept;
   // The failure was seen by someone (awaited or result() called).
   void mark_retrieved() noexcept { retrieved_ = true; }
+  // The exception the body ended with (nullptr if none, or not finished).
+  std::exception_ptr exception() const noexcept { return finished() ? exception_of_(body_) : nullptr; }
 
   // Intrusive list of the loop's live tasks (all_tasks()).
   task_state* prev_live = nullptr;

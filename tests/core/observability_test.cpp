@@ -254,6 +254,33 @@ TEST_CASE("the stall detector names the co_awaits a stalling task ran between") 
   loop.run_until([&] { return h.done(); });
 }
 
+TEST_CASE("task creation and cancellation are logged at debug level, and only then") {
+  auto& logger = corio::detail::logger();
+  auto level = logger.level();
+  log_capture log;
+  {
+    corio::event_loop loop;
+    logger.set_level(spdlog::level::info);
+    auto quiet = loop.spawn(sleeper(), "quiet");
+    quiet.cancel();
+    loop.run_until([&] { return quiet.done(); });
+    logger.set_level(spdlog::level::debug);
+    auto h = loop.spawn(sleeper(), "logged");
+    loop.run_until([&] { return h.status() == corio::task_status::suspended; });
+    h.cancel();
+    loop.run_until([&] { return h.done(); });
+    logger.set_level(level);
+    std::string text = log.text();
+    INFO(text);
+    std::string id = std::to_string(h.id());
+    CHECK(text.find("task " + id + " 'logged' created") != std::string::npos);
+    CHECK(text.find("task " + id + " 'logged': cancellation requested (suspended)") != std::string::npos);
+    CHECK(text.find("task " + id + " 'logged' cancelled") != std::string::npos);
+    CHECK(text.find("quiet") == std::string::npos);
+  }
+  logger.set_level(level);
+}
+
 TEST_CASE("stats() counts iterations, tasks and timers") {
   corio::event_loop loop;
   CHECK(loop.stats().tasks_created == 0);
