@@ -192,12 +192,14 @@ TEST_CASE("the chain is gone while a task runs, and follows it to its next co_aw
   corio::event first, second;
   std::vector<corio::source_site> seen_running;
   unsigned second_line = 0;
-  auto h = loop.spawn([&]() -> task<void> {
+  // A named lambda: the coroutine reads its captures through it.
+  auto body = [&]() -> task<void> {
     co_await first.wait();
     seen_running = corio::event_loop::current()->all_tasks()[0].awaiting;
     second_line = __LINE__ + 1;
     co_await second.wait();
-  }());
+  };
+  auto h = loop.spawn(body());
   loop.run_until([&] { return h.status() == corio::task_status::suspended; });
   first.set();
   loop.run_until([&] { return second_line != 0 && h.status() == corio::task_status::suspended; });
