@@ -8,6 +8,8 @@
 #include <corio/core/time.hpp>
 #include <doctest/doctest.h>
 
+#include "support.hpp"
+
 #include <algorithm>
 #include <stdexcept>
 #include <string>
@@ -20,14 +22,7 @@ using corio::task_status;
 
 namespace {
 
-struct clean_loop {
-  corio::virtual_clock clk;
-  corio::event_loop loop{{.clock = &clk}};
-  ~clean_loop() {
-    loop.close();
-    CHECK(loop.live_tasks() == 0);
-  }
-};
+using corio_test::clean_loop;
 
 task<int> after(corio::clock_duration d, int v) {
   co_await corio::sleep(d);
