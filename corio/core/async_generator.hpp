@@ -37,6 +37,7 @@
 // per-thread recycling allocator.
 #pragma once
 
+#include <corio/core/await_trace.hpp>
 #include <corio/core/frame_allocator.hpp>
 
 #include <coroutine>
@@ -55,7 +56,9 @@ class [[nodiscard]] async_generator {
  public:
   using value_type = T;
 
-  class promise_type {
+  // Its co_awaits are traced (await_trace.hpp), so that a task suspended
+  // inside the body shows the body's frame in its await chain.
+  class promise_type : public detail::traced_promise {
    public:
     async_generator get_return_object() noexcept {
       return async_generator(std::coroutine_handle<promise_type>::from_promise(*this));
@@ -115,6 +118,7 @@ class [[nodiscard]] async_generator {
  private:
   struct next_awaiter {
     std::coroutine_handle<promise_type> h;
+    const detail::await_frame* traced_frame() const noexcept { return h ? &h.promise().frame() : nullptr; }
     bool await_ready() const noexcept { return !h || h.done(); }
     std::coroutine_handle<> await_suspend(std::coroutine_handle<> consumer) {
       auto& p = h.promise();

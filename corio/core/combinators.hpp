@@ -20,19 +20,21 @@
 //   gather          cancels every child, waits for all, throws cancelled_error
 //   wait, when_any  stop waiting; the caller's handles keep running (asyncio)
 //   shield          the outer throws at once; the child keeps running
-//   completion_queue, bounded_map
-//                   next() throws; children keep running until the queue is
-//                   destroyed, which cancels them
+//   as_completed, completion_queue, bounded_map
+//                   next() throws; children keep running until the
+//                   generator (or queue) is destroyed, which cancels them
 //
 // Empty inputs: gather of nothing completes at once with an empty result;
 // wait/when_any of nothing throws std::invalid_argument (it could never
 // complete); as_completed/map_bounded of nothing yield nullopt at once.
 //
-// as_completed is not an async generator (another module owns those): it
-// returns a completion_queue, consumed with
-//   while (auto v = co_await q.next()) use(*v);
+// as_completed is an async generator over a completion_queue (the engine,
+// usable on its own when a failed child must not end the iteration):
+//   auto results = corio::as_completed(std::move(tasks));
+//   while (auto v = co_await results.next()) use(*v);
 #pragma once
 
+#include <corio/core/async_generator.hpp>
 #include <corio/core/error.hpp>
 #include <corio/core/event_loop.hpp>
 #include <corio/core/join_handle.hpp>
@@ -322,13 +324,14 @@ task<std::size_t> when_any(R& handles) {
 // ---------------------------------------------------------------------------
 // as_completed
 
-// Results of spawned tasks in the order they finish (asyncio.as_completed).
-// States: running children | finished, not yet taken | taken. next() gives
-// the next finished child's value or rethrows its exception, and nullopt
-// once every child was taken. Destroying the queue cancels the children
-// still running (the loop finishes them; nothing leaks).
+// The engine of as_completed: results of spawned tasks in the order they
+// finish. States: running children | finished, not yet taken | taken.
+// next() gives the next finished child's value or rethrows its exception
+// (the queue stays usable), and nullopt once every child was taken.
+// Destroying the queue cancels the children still running (the loop
+// finishes them; nothing leaks), unless it was made over borrowed handles.
 //
-//   auto q = corio::as_completed(std::move(downloads));
+//   corio::completion_queue<std::string> q(std::move(downloads));
 //   while (auto page = co_await q.next()) store(*page);
 template <class T>
 class completion_queue {
@@ -340,12 +343,16 @@ class completion_queue {
     for (auto& t : tasks) handles_.push_back(spawn(std::move(t)));
     for (std::size_t i = 0; i < handles_.size(); ++i) detail::watch(handles_[i], counter_, i);
   }
-  explicit completion_queue(std::vector<join_handle<T>> handles) : handles_(std::move(handles)) {
+  // cancel_on_drop = false: the caller keeps its own handles to these tasks
+  // and decides their fate.
+  explicit completion_queue(std::vector<join_handle<T>> handles, bool cancel_on_drop = true)
+      : handles_(std::move(handles)), cancel_on_drop_(cancel_on_drop) {
     for (std::size_t i = 0; i < handles_.size(); ++i) detail::watch(handles_[i], counter_, i);
   }
   completion_queue(completion_queue&&) noexcept = default;
   completion_queue& operator=(completion_queue&&) = delete;
   ~completion_queue() {
+    if (!cancel_on_drop_) return;
     for (auto& h : handles_)
       if (h) h.cancel();
   }
@@ -354,16 +361,22 @@ class completion_queue {
   // Rethrows a child's exception (the queue stays usable). Cancelling the
   // awaiting task throws cancelled_error and leaves the children running.
   task<std::optional<value_type>> next() {
-    if (taken_ == handles_.size()) co_return std::nullopt;
-    co_await counter_->next("as_completed");
-    join_handle<T> h = std::move(handles_[*counter_->pop()]);
-    ++taken_;
+    std::optional<join_handle<T>> h = co_await next_finished();
+    if (!h) co_return std::nullopt;
     if constexpr (std::is_void_v<T>) {
-      h.result();
+      h->result();
       co_return std::monostate{};
     } else {
-      co_return h.result();
+      co_return h->result();
     }
+  }
+  // The same, handing over the finished child's handle (its value or its
+  // exception is then read from it).
+  task<std::optional<join_handle<T>>> next_finished() {
+    if (taken_ == handles_.size()) co_return std::nullopt;
+    co_await counter_->next("as_completed");
+    ++taken_;
+    co_return std::move(handles_[*counter_->pop()]);
   }
   // Children not taken yet.
   std::size_t remaining() const noexcept { return handles_.size() - taken_; }
@@ -372,15 +385,91 @@ class completion_queue {
   std::vector<join_handle<T>> handles_;
   std::shared_ptr<detail::completion_counter> counter_ = std::make_shared<detail::completion_counter>();
   std::size_t taken_ = 0;
+  bool cancel_on_drop_ = true;
 };
 
+namespace detail {
 template <class T>
-completion_queue<T> as_completed(std::vector<task<T>> tasks) {
-  return completion_queue<T>(std::move(tasks));
+outcome<value_or_monostate_t<T>> outcome_of(join_handle<T>& h) {
+  if (h.status() != task_status::done) return outcome<value_or_monostate_t<T>>(error_of(h));
+  if constexpr (std::is_void_v<T>)
+    return outcome<std::monostate>(std::monostate{});
+  else
+    return outcome<T>(h.result());
+}
+
+// The queue is moved out of the parameter into a local: a parameter lives
+// as long as the generator's frame, a local only until the body ends, and a
+// failure must cancel the other children when it ends the iteration, not
+// when the consumer gets round to dropping the generator.
+template <class T>
+async_generator<value_or_monostate_t<T>> yield_values(completion_queue<T> queue) {
+  completion_queue<T> q = std::move(queue);
+  while (std::optional<value_or_monostate_t<T>> v = co_await q.next()) co_yield std::move(*v);
+}
+
+template <class T>
+async_generator<outcome<value_or_monostate_t<T>>> yield_outcomes(completion_queue<T> queue) {
+  completion_queue<T> q = std::move(queue);
+  while (std::optional<join_handle<T>> h = co_await q.next_finished()) co_yield outcome_of(*h);
+}
+
+template <class T>
+std::vector<join_handle<T>> share_all(std::vector<join_handle<T>>& handles) {
+  std::vector<join_handle<T>> out;
+  out.reserve(handles.size());
+  for (auto& h : handles) out.push_back(h.share());
+  return out;
+}
+}  // namespace detail
+
+// as_completed (asyncio.as_completed): an async generator of the tasks'
+// values in the order they finish (void gives std::monostate). The tasks
+// are spawned at the call, on the current loop.
+//
+// The first child to fail ends the iteration: its exception comes out of
+// next(), and the children still running are cancelled (by the generator's
+// end, as when the generator is dropped early). To keep going past
+// failures, pass return_exceptions: each item is then an outcome (value or
+// exception), and every child is reported. Cancelling the consuming task
+// while it waits in next() throws cancelled_error there and cancels the
+// children. Empty input: next() gives nullopt at once.
+//
+//   auto pages = corio::as_completed(std::move(fetches));
+//   while (std::optional<std::string> page = co_await pages.next()) store(*page);
+//
+//   auto all = corio::as_completed(corio::return_exceptions, std::move(fetches));
+//   while (auto r = co_await all.next()) if (*r) store(r->value()); else report(r->error());
+template <class T>
+async_generator<value_or_monostate_t<T>> as_completed(std::vector<task<T>>&& tasks) {
+  return detail::yield_values(completion_queue<T>(std::move(tasks)));
+}
+// Over spawned tasks the generator owns (they are cancelled when it ends early).
+template <class T>
+async_generator<value_or_monostate_t<T>> as_completed(std::vector<join_handle<T>>&& handles) {
+  return detail::yield_values(completion_queue<T>(std::move(handles)));
+}
+// Over the caller's handles, which must outlive the generator: they are
+// never cancelled by it, and a value is copied out (a move-only one is moved
+// out, so the handle's own result() no longer has it).
+template <class T>
+async_generator<value_or_monostate_t<T>> as_completed(std::vector<join_handle<T>>& handles) {
+  return detail::yield_values(completion_queue<T>(detail::share_all(handles), false));
+}
+
+template <class T>
+async_generator<outcome<value_or_monostate_t<T>>> as_completed(return_exceptions_t, std::vector<task<T>>&& tasks) {
+  return detail::yield_outcomes(completion_queue<T>(std::move(tasks)));
 }
 template <class T>
-completion_queue<T> as_completed(std::vector<join_handle<T>> handles) {
-  return completion_queue<T>(std::move(handles));
+async_generator<outcome<value_or_monostate_t<T>>> as_completed(return_exceptions_t,
+                                                               std::vector<join_handle<T>>&& handles) {
+  return detail::yield_outcomes(completion_queue<T>(std::move(handles)));
+}
+template <class T>
+async_generator<outcome<value_or_monostate_t<T>>> as_completed(return_exceptions_t,
+                                                               std::vector<join_handle<T>>& handles) {
+  return detail::yield_outcomes(completion_queue<T>(detail::share_all(handles), false));
 }
 
 // ---------------------------------------------------------------------------

@@ -25,6 +25,17 @@ void ignore_sigpipe_once() {
   }();
   (void)done;
 }
+
+// Task creation and cancellation are logged at debug level. The logger is
+// looked up once (an inlined guard check afterwards, where
+// detail::logger() is an out-of-line call), and its level is tested before
+// anything is formatted, so that with debug off a spawn pays one load and
+// one compare.
+spdlog::logger& task_log() noexcept {
+  static spdlog::logger& log = detail::logger();
+  return log;
+}
+bool task_debug() noexcept { return task_log().should_log(spdlog::level::debug); }
 }  // namespace
 
 const char* to_string(task_status s) noexcept {
@@ -50,6 +61,7 @@ task_state::task_state(event_loop& loop, std::coroutine_handle<> body, promise_b
       body_(body),
       resume_(body),
       exception_of_(exc),
+      root_frame_(&promise.frame()),
       id_(id),
       spawn_iteration_(spawn_iteration) {
   promise.set_root(this);
@@ -84,6 +96,8 @@ void task_state::wake() noexcept {
 
 bool task_state::cancel() noexcept {
   if (finished()) return false;
+  if (task_debug() && !cancel_requested_)
+    task_log().debug("task {} '{}': cancellation requested ({})", id_, name_, to_string(status_));
   cancel_requested_ = true;
   cancel_ever_requested_ = true;
   if (hook_) {
@@ -126,7 +140,10 @@ void task_state::report_unretrieved() noexcept {
 
 void task_state::finish() noexcept {
   loop_.unlink_live(*this);
-  if (status_ == task_status::cancelled) ++loop_.tasks_cancelled_;
+  if (status_ == task_status::cancelled) {
+    ++loop_.tasks_cancelled_;
+    if (task_debug()) task_log().debug("task {} '{}' cancelled", id_, name_);
+  }
   hook_ = nullptr;
   waiting_on_ = nullptr;
   // Done callbacks run in registration order, before the joiner resumes.
@@ -150,6 +167,20 @@ void on_root_done(task_state* s) noexcept {
     s->status_ = task_status::done;
   }
   s->finish();
+}
+
+std::vector<source_site> task_state::await_chain() const {
+  std::vector<source_site> out;
+  if (status_ == task_status::running || !started_) return out;
+  for (const await_frame* f = root_frame_; f; f = f->inner) out.push_back(f->site.get());
+  return {out.rbegin(), out.rend()};
+}
+
+source_site task_state::resume_site() const noexcept {
+  if (status_ == task_status::running || !started_) return {};
+  source_site s;
+  for (const await_frame* f = root_frame_; f; f = f->inner) s = f->site.get();
+  return s;
 }
 
 task_state& current_task() {
@@ -200,6 +231,7 @@ detail::task_state* event_loop::adopt(std::coroutine_handle<> body, detail::prom
   if (closed_) throw std::logic_error("corio: spawn on a closed event loop");
   auto* s = new detail::task_state(*this, body, p, exc, next_task_id_++, iterations_);
   if (!name.empty()) s->set_name(std::move(name));
+  if (task_debug()) task_log().debug("task {} '{}' created", s->id(), s->name());
   s->add_ref();  // one for the loop, one for the handle
   link_live(*s);
   ready_.push(s);
@@ -305,27 +337,49 @@ void event_loop::run_ready() noexcept {
   }
 }
 
-// run_ready with the stall detector on: each run is timed. The task's id is
-// read before the run (the run may destroy the task).
+// run_ready with the stall detector on: each run is timed. What is needed
+// of the task for the warning is read before the run (the run may destroy
+// it): its id and the co_await it resumes from (a walk of its await chain,
+// a few loads).
 void event_loop::run_batch_timed(detail::ready_queue& batch) noexcept {
   while (detail::ready_node* n = batch.pop()) {
     --ready_depth_;
     std::uint64_t id = 0;
-    if (detail::task_state::is_task(n)) id = static_cast<detail::task_state*>(n)->id();
+    source_site from;
+    if (detail::task_state::is_task(n)) {
+      auto* t = static_cast<detail::task_state*>(n);
+      id = t->id();
+      from = t->resume_site();
+    }
     auto start = std::chrono::steady_clock::now();
     n->run(n);
     auto took = std::chrono::steady_clock::now() - start;
     if (took <= *stall_threshold_) continue;
     ++stalls_;
-    auto ms = std::chrono::duration<double, std::milli>(took).count();
-    if (id == 0) {
-      CORIO_LOG_WARN("stall: a callback held the loop for {:.1f} ms", ms);
-      continue;
-    }
-    const char* name = "(finished)";
-    for (detail::task_state* t = live_head_; t; t = t->next_live)
-      if (t->id() == id) name = t->name().c_str();
-    CORIO_LOG_WARN("stall: task {} '{}' held the loop for {:.1f} ms", id, name, ms);
+    report_stall(id, from, took);
+  }
+}
+
+void event_loop::report_stall(std::uint64_t id, source_site from, clock_duration took) const noexcept {
+  auto ms = std::chrono::duration<double, std::milli>(took).count();
+  if (id == 0) {
+    CORIO_LOG_WARN("stall: a callback held the loop for {:.1f} ms", ms);
+    return;
+  }
+  const detail::task_state* task = nullptr;
+  for (detail::task_state* t = live_head_; t; t = t->next_live)
+    if (t->id() == id) task = t;
+  // The blocking code lies between the co_await it resumed from and the
+  // one it suspended at next (or its end).
+  try {
+  std::string where = from ? fmt::format("from the co_await at {}:{} in {}", from.file, from.line, from.function)
+                           : std::string("from its start");
+  source_site to = task ? task->resume_site() : source_site{};
+  where += to ? fmt::format(" to the co_await at {}:{} in {}", to.file, to.line, to.function)
+              : std::string(task ? "" : " to its end");
+  CORIO_LOG_WARN("stall: task {} '{}' held the loop for {:.1f} ms, running {}", id,
+                 task ? task->name() : std::string("(finished)"), ms, where);
+  } catch (...) {  // out of memory for the message: the stall is still counted
   }
 }
 
@@ -427,7 +481,7 @@ std::vector<task_info> event_loop::all_tasks() const {
   std::vector<task_info> out;
   out.reserve(live_count_);
   for (detail::task_state* t = live_head_; t; t = t->next_live)
-    out.push_back({t->id(), t->name(), t->status(), t->waiting_on()});
+    out.push_back({t->id(), t->name(), t->status(), t->waiting_on(), t->await_chain()});
   return out;
 }
 
@@ -453,6 +507,10 @@ void event_loop::dump_tasks(std::FILE* out) const {
     std::fprintf(out, "task %llu '%s' %s, age %llu iteration(s), waiting on %s\n",
                  static_cast<unsigned long long>(t->id()), t->name().c_str(), to_string(t->status()),
                  static_cast<unsigned long long>(iterations_ - t->spawn_iteration()), waits ? waits : "-");
+    int depth = 0;
+    for (const source_site& s : t->await_chain())
+      std::fprintf(out, "  #%d %.*s at %s:%u\n", depth++, static_cast<int>(s.function.size()), s.function.data(), s.file,
+                   s.line);
   }
   std::fflush(out);
 }

@@ -57,8 +57,9 @@ struct loop_options {
   // The timer wheel's resolution: timers fire at most one tick late.
   clock_duration tick = std::chrono::milliseconds(1);
   // When set, one resume or callback running longer than this logs a
-  // warning (naming the task) and counts
-  // in stats().stalls. Measured with the real steady clock.
+  // warning (naming the task, the co_await it resumed from and the one it
+  // suspended at next) and counts in stats().stalls. Measured with the
+  // real steady clock.
 #ifdef NDEBUG
   std::optional<clock_duration> stall_threshold{};
 #else
@@ -142,7 +143,15 @@ class event_loop {
   std::size_t live_tasks() const noexcept { return live_count_; }
   loop_stats stats() const noexcept;
   // Prints each live task: id, name, state, age (in loop iterations since
-  // it was spawned) and what it waits on.
+  // it was spawned), what it waits on, and its await chain (innermost
+  // co_await first, as a debugger's backtrace; await_trace.hpp):
+  //
+  //   task 7 'fetch' suspended, age 12 iteration(s), waiting on read
+  //     #0 read_some at corio/net/tcp.cpp:210
+  //     #1 fetch at downloader.cpp:48
+  //     #2 amain at downloader.cpp:97
+  //
+  // The running task (when called from inside one) shows no chain.
   void dump_tasks(std::FILE* out = stderr) const;
 
   corio::backend& io() noexcept { return *backend_; }
@@ -202,6 +211,7 @@ class event_loop {
   void take_threadsafe() noexcept;
   void run_ready() noexcept;
   void run_batch_timed(detail::ready_queue& batch) noexcept;
+  void report_stall(std::uint64_t id, source_site from, clock_duration took) const noexcept;
   void mark_phase(bool polling) noexcept;
   void end_phases() noexcept;
   void poll_io();

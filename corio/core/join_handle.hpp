@@ -91,6 +91,9 @@ class [[nodiscard]] join_handle {
 
   auto operator co_await() noexcept { return awaiter{this}; }
 
+  // For corio's own containers of tasks (task_group): the shared state.
+  detail::task_state* raw_state() const noexcept { return s_; }
+
  private:
   struct awaiter {
     join_handle* self;

@@ -20,8 +20,13 @@
 // When the body finishes, final_suspend transfers to the awaiting coroutine
 // (the continuation), or, for a root task, tells its task_state that the body
 // is done; a root has no continuation.
+//
+// Every co_await in a task records its source site and the awaited task's
+// frame (await_trace.hpp), so that a suspended task's chain of awaits can be
+// printed (event_loop::dump_tasks()).
 #pragma once
 
+#include <corio/core/await_trace.hpp>
 #include <corio/core/frame_allocator.hpp>
 
 #include <coroutine>
@@ -40,7 +45,7 @@ namespace detail {
 class task_state;
 void on_root_done(task_state* root) noexcept;
 
-class promise_base {
+class promise_base : public traced_promise {
  public:
   struct final_awaiter {
     bool await_ready() const noexcept { return false; }
@@ -172,6 +177,8 @@ class [[nodiscard]] task {
   handle_type handle() const noexcept { return h_; }
   // Gives up ownership of the frame.
   handle_type release() noexcept { return std::exchange(h_, {}); }
+  // Where this task is suspended, for the await chain of whoever awaits it.
+  const detail::await_frame* traced_frame() const noexcept { return h_ ? &h_.promise().frame() : nullptr; }
 
  private:
   template <bool Move>

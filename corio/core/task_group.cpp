@@ -2,10 +2,10 @@
 //
 // task_group (task_group.hpp): the group's core is shared by the group and
 // by each child's done callback, so a group destroyed early leaves no
-// dangling callback. A child's slot holds its join_handle until it
-// finished; the done callback looks at how it ended, marks its failure
+// dangling callback. A child's slot holds a reference to its state until
+// it finished; the done callback looks at how it ended, marks its failure
 // seen (the group reports it, so the loop must not log it again) and frees
-// the slot.
+// the slot. The caller may hold another reference (the child_handle).
 #include <corio/core/task_group.hpp>
 #include <corio/core/log.hpp>
 
@@ -13,14 +13,15 @@ namespace corio {
 namespace detail {
 
 void group_core::child_done(std::size_t slot) noexcept {
-  join_handle<void> h = std::move(children[slot]);
+  any_task_ref child = std::move(children[slot]);
   free_slots.push_back(slot);
-  if (h.status() == task_status::failed) {
-    std::exception_ptr e = error_of(h);
+  task_state& s = *child.get();
+  if (s.status() == task_status::failed) {
+    s.mark_retrieved();
+    std::exception_ptr e = s.exception();
     if (abandoned) report_abandoned(e);
     fail(std::move(e));
   }
-  if (h.status() == task_status::cancelled) (void)error_of(h);
   counter.arrive(slot);
 }
 
@@ -42,8 +43,8 @@ void group_core::fail(std::exception_ptr e) noexcept {
 
 void group_core::cancel_all() noexcept {
   failing = true;
-  for (auto& h : children)
-    if (h) h.cancel();
+  for (auto& c : children)
+    if (c) c.get()->cancel();
 }
 
 }  // namespace detail
@@ -55,7 +56,7 @@ task_group::~task_group() {
   if (core_->counter.pending() > 0) core_->cancel_all();
 }
 
-void task_group::adopt(join_handle<void> h) {
+void task_group::adopt(detail::task_state* child) {
   detail::group_core& c = *core_;
   std::size_t slot = c.children.size();
   if (!c.free_slots.empty()) {
@@ -64,10 +65,10 @@ void task_group::adopt(join_handle<void> h) {
   } else {
     c.children.emplace_back();
   }
-  if (c.failing) h.cancel();
+  if (c.failing) child->cancel();
   c.counter.add();
-  h.add_done_callback([core = core_, slot] { core->child_done(slot); });
-  c.children[slot] = std::move(h);
+  child->add_done_callback([core = core_, slot] { core->child_done(slot); });
+  c.children[slot] = detail::any_task_ref(child);
 }
 
 task<void> task_group::wait() {

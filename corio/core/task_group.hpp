@@ -34,9 +34,20 @@
 // (a destructor cannot suspend); the loop finishes them, and they hold the
 // group's shared core, so nothing dangles. Prefer run() or wait().
 //
-// Children's values are discarded: a child reports through what it
-// captures, and failures through the group. Built on the completion_counter
-// of combinators.hpp (one counter, no order kept).
+// spawn() returns the child's handle (a child_handle<T>, which is a
+// join_handle<T>): keep it to read the child's value once the group
+// finished (h.result()), or drop it, which is the common case and not a
+// mistake (unlike a dropped spawn() handle, the group still owns the
+// child, hence a type that is not [[nodiscard]]). Failures travel through
+// the group, whether or not the handle is kept. Built on the
+// completion_counter of combinators.hpp (one counter, no order kept).
+//
+//   corio::child_handle<int> size;
+//   co_await corio::task_group::run([&](corio::task_group& g) -> corio::task<void> {
+//     size = g.spawn(fetch_size(url));
+//     g.spawn(log_visit(url));
+//   });
+//   use(size.result());
 #pragma once
 
 #include <corio/core/combinators.hpp>
@@ -47,11 +58,45 @@
 
 namespace corio {
 
+// What task_group::spawn returns: a join_handle<T> in all but the
+// [[nodiscard]] (see the top of this file).
+template <class T>
+class child_handle : public join_handle<T> {
+ public:
+  child_handle() noexcept = default;
+  explicit child_handle(join_handle<T>&& h) noexcept : join_handle<T>(std::move(h)) {}
+};
+
 namespace detail {
+// A counted reference to a task of any result type: the group needs its
+// state, never its value.
+class any_task_ref {
+ public:
+  any_task_ref() noexcept = default;
+  explicit any_task_ref(task_state* s) noexcept : s_(s) { s_->add_ref(); }
+  any_task_ref(any_task_ref&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+  any_task_ref& operator=(any_task_ref&& o) noexcept {
+    if (this != &o) {
+      reset();
+      s_ = std::exchange(o.s_, nullptr);
+    }
+    return *this;
+  }
+  ~any_task_ref() { reset(); }
+  void reset() noexcept {
+    if (task_state* s = std::exchange(s_, nullptr)) s->release();
+  }
+  task_state* get() const noexcept { return s_; }
+  explicit operator bool() const noexcept { return s_ != nullptr; }
+
+ private:
+  task_state* s_ = nullptr;
+};
+
 // What children and their done callbacks share with the group.
 struct group_core {
   completion_counter counter{false};
-  std::vector<join_handle<void>> children;  // a slot per running child
+  std::vector<any_task_ref> children;  // a slot per running child
   std::vector<std::size_t> free_slots;
   std::exception_ptr first_failure;
   bool failing = false;
@@ -72,14 +117,14 @@ class task_group {
   // Cancels the children still running; does not wait for them.
   ~task_group();
 
-  // Spawns t as a child (starts soon, on the current loop). Its value is
-  // discarded. In a failing group the child is cancelled at once.
+  // Spawns t as a child (starts soon, on the current loop) and returns its
+  // handle, which may be dropped. In a failing group the child is
+  // cancelled at once.
   template <class T>
-  void spawn(task<T> t, std::string name = {}) {
-    if constexpr (std::is_void_v<T>)
-      adopt(corio::spawn(std::move(t), std::move(name)));
-    else
-      adopt(corio::spawn(discard(std::move(t)), std::move(name)));
+  child_handle<T> spawn(task<T> t, std::string name = {}) {
+    join_handle<T> h = corio::spawn(std::move(t), std::move(name));
+    adopt(h.raw_state());
+    return child_handle<T>(std::move(h));
   }
 
   // Waits until every child finished (see the top of this file): returns,
@@ -114,11 +159,7 @@ class task_group {
   }
 
  private:
-  template <class T>
-  static task<void> discard(task<T> t) {
-    (void)co_await std::move(t);
-  }
-  void adopt(join_handle<void> h);
+  void adopt(detail::task_state* child);
 
   std::shared_ptr<detail::group_core> core_;
 };

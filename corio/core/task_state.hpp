@@ -49,6 +49,10 @@ struct task_info {
   std::string name;
   task_status status;
   const char* waiting_on;  // what a suspended task waits for ("read", "join", "sleep"...)
+  // Where it is suspended: its await chain, innermost co_await first (the
+  // one that names waiting_on), the task's own body last. Empty while it
+  // runs and before it first ran.
+  std::vector<source_site> awaiting;
 };
 
 const char* to_string(task_status s) noexcept;
@@ -105,6 +109,14 @@ class task_state final : public ready_node {
   std::uint64_t id() const noexcept { return id_; }
   const char* waiting_on() const noexcept { return waiting_on_; }
   std::coroutine_handle<> body() const noexcept { return body_; }
+  // The body's link of the await chain (await_trace.hpp). Walk it only
+  // while the task is not running.
+  const await_frame& root_frame() const noexcept { return *root_frame_; }
+  // The chain as sites, innermost first; empty while running or not started.
+  std::vector<source_site> await_chain() const;
+  // The innermost co_await of the chain (where the task will resume), or an
+  // empty site. Walks the chain: cheap, but not free.
+  source_site resume_site() const noexcept;
   event_loop& loop() const noexcept { return loop_; }
   // The loop iteration (event_loop::stats().iterations) it was spawned in.
   std::uint64_t spawn_iteration() const noexcept { return spawn_iteration_; }
@@ -128,6 +140,8 @@ class task_state final : public ready_node {
   void detach() noexcept;
   // The failure was seen by someone (awaited or result() called).
   void mark_retrieved() noexcept { retrieved_ = true; }
+  // The exception the body ended with (nullptr if none, or not finished).
+  std::exception_ptr exception() const noexcept { return finished() ? exception_of_(body_) : nullptr; }
 
   // Intrusive list of the loop's live tasks (all_tasks()).
   task_state* prev_live = nullptr;
@@ -143,6 +157,7 @@ class task_state final : public ready_node {
   std::coroutine_handle<> body_;
   std::coroutine_handle<> resume_;
   exception_fn exception_of_;
+  const await_frame* root_frame_;
   cancel_hook hook_ = nullptr;
   void* hook_ctx_ = nullptr;
   task_state* joiner_ = nullptr;

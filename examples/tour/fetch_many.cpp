@@ -25,8 +25,9 @@
 //   print('TIME: ', time.time() - start)
 //
 // One session for all the requests, as aiohttp advises: it owns the pool of
-// keep-alive connections. corio::as_completed spawns the five fetches and
-// hands back their results in the order they finish. A fetch that fails
+// keep-alive connections. corio::as_completed spawns the five fetches and is
+// an async generator of their results in the order they finish; with
+// return_exceptions each result is an outcome, so that a fetch that fails
 // (an unreachable URL) is reported on stderr and the others go on; the exit
 // status is then 1.
 //
@@ -72,7 +73,7 @@ corio::task<void> hello(corio::http::server_request&, corio::http::server_respon
 }
 
 // `session` is a reference kept across co_await: the session must outlive
-// every fetch, as amain's does (the queue is drained before it dies).
+// every fetch, as amain's does (the generator is drained before it dies).
 corio::task<std::string> fetch(corio::http::client_session& session, std::string url) {
   corio::http::response r = co_await session.get(std::move(url));
   co_return co_await r.text();
@@ -95,13 +96,12 @@ corio::task<int> amain(std::vector<std::string> urls) {
     corio::http::client_session session;
     std::vector<corio::task<std::string>> fetches;
     for (const auto& url : urls) fetches.push_back(fetch(session, url));
-    auto q = corio::as_completed(std::move(fetches));
-    while (q.remaining() > 0) {
+    auto results = corio::as_completed(corio::return_exceptions, std::move(fetches));
+    while (auto r = co_await results.next()) {
       try {
-        std::optional<std::string> body = co_await q.next();
-        if (!body) break;
-        if (!body->empty() && body->back() == '\n') body->pop_back();
-        std::printf("%s\n", body->c_str());
+        std::string body = std::move(*r).value();
+        if (!body.empty() && body.back() == '\n') body.pop_back();
+        std::printf("%s\n", body.c_str());
       } catch (const std::exception& e) {
         std::fprintf(stderr, "fetch_many: %s\n", e.what());
         status = 1;

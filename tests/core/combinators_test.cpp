@@ -8,6 +8,8 @@
 #include <corio/core/time.hpp>
 #include <doctest/doctest.h>
 
+#include "support.hpp"
+
 #include <algorithm>
 #include <stdexcept>
 #include <string>
@@ -20,14 +22,7 @@ using corio::task_status;
 
 namespace {
 
-struct clean_loop {
-  corio::virtual_clock clk;
-  corio::event_loop loop{{.clock = &clk}};
-  ~clean_loop() {
-    loop.close();
-    CHECK(loop.live_tasks() == 0);
-  }
-};
+using corio_test::clean_loop;
 
 task<int> after(corio::clock_duration d, int v) {
   co_await corio::sleep(d);
@@ -266,7 +261,7 @@ TEST_SUITE("combinators") {
     CHECK(c.loop.run_until_complete(main()) == 5);
   }
 
-  TEST_CASE("as_completed yields results in completion order and rethrows failures") {
+  TEST_CASE("a completion_queue yields results in completion order and rethrows failures, staying usable") {
     clean_loop c;
     auto main = []() -> task<std::vector<int>> {
       std::vector<task<int>> ts;
@@ -274,7 +269,7 @@ TEST_SUITE("combinators") {
       ts.push_back(after(10ms, 10));
       ts.push_back(fail_after(15ms, "x"));
       ts.push_back(after(20ms, 20));
-      auto q = corio::as_completed(std::move(ts));
+      corio::completion_queue<int> q(std::move(ts));
       std::vector<int> out;
       for (;;) {
         try {
@@ -286,7 +281,7 @@ TEST_SUITE("combinators") {
         }
       }
       CHECK(q.remaining() == 0);
-      auto empty = corio::as_completed(std::vector<task<int>>{});
+      corio::completion_queue<int> empty(std::vector<task<int>>{});
       auto none = co_await empty.next();
       CHECK_FALSE(none.has_value());
       co_return out;
@@ -294,7 +289,103 @@ TEST_SUITE("combinators") {
     CHECK(c.loop.run_until_complete(main()) == std::vector<int>{10, -1, 20, 30});
   }
 
-  TEST_CASE("a dropped completion_queue cancels the children still running") {
+  TEST_CASE("as_completed is an async generator of values in completion order") {
+    clean_loop c;
+    auto main = []() -> task<std::vector<int>> {
+      std::vector<task<int>> ts;
+      ts.push_back(after(30ms, 30));
+      ts.push_back(after(10ms, 10));
+      ts.push_back(after(20ms, 20));
+      auto results = corio::as_completed(std::move(ts));
+      std::vector<int> out;
+      while (auto r = co_await results.next()) out.push_back(*r);
+      CHECK_FALSE((co_await results.next()).has_value());
+      auto empty = corio::as_completed(std::vector<task<int>>{});
+      CHECK_FALSE((co_await empty.next()).has_value());
+      co_return out;
+    };
+    CHECK(c.loop.run_until_complete(main()) == std::vector<int>{10, 20, 30});
+  }
+
+  TEST_CASE("as_completed ends at the first failure, rethrows it and cancels the children still running") {
+    clean_loop c;
+    std::vector<std::string> log;
+    auto main = [&]() -> task<void> {
+      std::vector<task<int>> ts;
+      ts.push_back(after(10ms, 10));
+      ts.push_back(fail_after(15ms, "boom"));
+      ts.push_back(logged(log, "slow", 1h));
+      auto results = corio::as_completed(std::move(ts));
+      auto first = co_await results.next();
+      REQUIRE(first.has_value());
+      CHECK(*first == 10);
+      std::string error;
+      try {
+        co_await results.next();
+      } catch (const std::runtime_error& e) {
+        error = e.what();
+      }
+      CHECK(error == "boom");
+      CHECK_FALSE((co_await results.next()).has_value());
+      co_await corio::sleep(1ms);
+      CHECK(log == std::vector<std::string>{"slow cancelled"});
+    };
+    c.loop.run_until_complete(main());
+  }
+
+  TEST_CASE("as_completed with return_exceptions reports every child, failures as outcomes") {
+    clean_loop c;
+    auto main = []() -> task<std::vector<std::string>> {
+      std::vector<task<int>> ts;
+      ts.push_back(after(30ms, 30));
+      ts.push_back(fail_after(10ms, "x"));
+      ts.push_back(after(20ms, 20));
+      auto results = corio::as_completed(corio::return_exceptions, std::move(ts));
+      std::vector<std::string> out;
+      while (auto r = co_await results.next()) {
+        if (r->has_value()) {
+          out.push_back(std::to_string(r->value()));
+        } else {
+          try {
+            std::rethrow_exception(r->error());
+          } catch (const std::runtime_error& e) {
+            out.push_back(std::string("error ") + e.what());
+          }
+        }
+      }
+      co_return out;
+    };
+    CHECK(c.loop.run_until_complete(main()) == std::vector<std::string>{"error x", "20", "30"});
+  }
+
+  TEST_CASE("as_completed over the caller's handles leaves them usable and running") {
+    clean_loop c;
+    auto main = []() -> task<void> {
+      std::vector<join_handle<int>> hs;
+      hs.push_back(corio::spawn(after(20ms, 2)));
+      hs.push_back(corio::spawn(after(10ms, 1)));
+      hs.push_back(corio::spawn(after(1h, 3)));
+      {
+        auto results = corio::as_completed(hs);
+        auto a = co_await results.next();
+        auto b = co_await results.next();
+        REQUIRE(a.has_value());
+        REQUIRE(b.has_value());
+        CHECK(*a == 1);
+        CHECK(*b == 2);
+      }  // dropped early: the third keeps running, the caller owns it
+      co_await corio::sleep(1ms);
+      CHECK_FALSE(hs[2].done());
+      CHECK(hs[0].result() == 2);
+      CHECK(hs[1].result() == 1);
+      hs[2].cancel();
+      co_await corio::sleep(1ms);
+      CHECK(hs[2].cancelled());
+    };
+    c.loop.run_until_complete(main());
+  }
+
+  TEST_CASE("a dropped as_completed generator cancels the children still running") {
     clean_loop c;
     std::vector<std::string> log;
     auto main = [&]() -> task<void> {
@@ -302,8 +393,8 @@ TEST_SUITE("combinators") {
         std::vector<task<int>> ts;
         ts.push_back(logged(log, "fast", 1ms));
         ts.push_back(logged(log, "slow", 1h));
-        auto q = corio::as_completed(std::move(ts));
-        co_await q.next();
+        auto results = corio::as_completed(std::move(ts));
+        co_await results.next();
       }
       co_await corio::sleep(1ms);
     };

@@ -9,6 +9,8 @@
 #include <corio/core/run.hpp>
 #include <doctest/doctest.h>
 
+#include "support.hpp"
+
 #include <atomic>
 #include <csignal>
 #include <fcntl.h>
@@ -24,24 +26,7 @@ using corio::task;
 
 namespace {
 
-// A non-blocking pipe closed (and forgotten by the backend) at scope exit.
-struct pipe_pair {
-  int r = -1, w = -1;
-  pipe_pair() {
-    int fds[2];
-    REQUIRE(::pipe2(fds, O_NONBLOCK | O_CLOEXEC) == 0);
-    r = fds[0];
-    w = fds[1];
-  }
-  ~pipe_pair() {
-    if (auto* l = event_loop::current()) {
-      l->io().forget(r);
-      l->io().forget(w);
-    }
-    ::close(r);
-    ::close(w);
-  }
-};
+using corio_test::pipe_pair;
 
 // Every test ends the same way: nothing left alive on the loop, and every
 // frame given back.

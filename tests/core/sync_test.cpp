@@ -9,6 +9,8 @@
 #include <corio/core/time.hpp>
 #include <doctest/doctest.h>
 
+#include "support.hpp"
+
 #include <algorithm>
 #include <numeric>
 #include <string>
@@ -20,18 +22,7 @@ using corio::task_status;
 
 namespace {
 
-struct clean_loop {
-  corio::virtual_clock clk;
-  corio::event_loop loop{{.clock = &clk}};
-  ~clean_loop() {
-    loop.close();
-    CHECK(loop.live_tasks() == 0);
-  }
-  template <class... H>
-  void settle(H&... h) {
-    loop.run_until([&] { return ((h.status() == task_status::suspended || h.done()) && ...); });
-  }
-};
+using corio_test::clean_loop;
 
 }  // namespace
 

@@ -8,6 +8,8 @@
 #include <corio/core/time.hpp>
 #include <doctest/doctest.h>
 
+#include "support.hpp"
+
 #include <algorithm>
 #include <stdexcept>
 #include <string>
@@ -20,14 +22,7 @@ using corio::task_status;
 
 namespace {
 
-struct clean_loop {
-  corio::virtual_clock clk;
-  corio::event_loop loop{{.clock = &clk}};
-  ~clean_loop() {
-    loop.close();
-    CHECK(loop.live_tasks() == 0);
-  }
-};
+using corio_test::clean_loop;
 
 // Sleeps `d`, then records `name`; records "<name> cancelled" if cancelled.
 task<void> sleeper(std::vector<std::string>& log, std::string name, corio::clock_duration d) {
@@ -38,6 +33,16 @@ task<void> sleeper(std::vector<std::string>& log, std::string name, corio::clock
     throw;
   }
   log.push_back(name);
+}
+
+task<int> value_after(corio::clock_duration d, int v) {
+  co_await corio::sleep(d);
+  co_return v;
+}
+
+task<std::string> text_after(corio::clock_duration d, std::string v) {
+  co_await corio::sleep(d);
+  co_return v;
 }
 
 task<int> failing_after(corio::clock_duration d, std::string msg) {
@@ -74,7 +79,7 @@ TEST_SUITE("task_group") {
     c.loop.run_until_complete(main());
   }
 
-  TEST_CASE("a group runs 10000 children and values of non-void children are discarded") {
+  TEST_CASE("a group runs 10000 children whose handles are dropped") {
     clean_loop c;
     int finished = 0;
     auto child = [](int& finished, int i) -> task<int> {
@@ -253,5 +258,52 @@ TEST_SUITE("task_group") {
     c.loop.run_until_complete(main());
     CHECK(log == std::vector<std::string>{"a cancelled"});
     CHECK(c.loop.live_tasks() == 0);
+  }
+
+  TEST_CASE("spawn returns the child's handle: its value is read after the group finished") {
+    clean_loop c;
+    auto main = []() -> task<std::string> {
+      corio::child_handle<int> number;
+      corio::child_handle<std::string> text;
+      int awaited = 0;
+      co_await task_group::run([&](task_group& g) -> task<void> {
+        number = g.spawn(value_after(20ms, 42));
+        text = g.spawn(text_after(10ms, "hello"));
+        auto quick = g.spawn(value_after(1ms, 7));
+        awaited = co_await quick;  // a child may be awaited inside the scope
+        g.spawn(value_after(5ms, 0));  // and its handle dropped
+      });
+      CHECK(awaited == 7);
+      CHECK(number.done());
+      CHECK(number.result() == 42);
+      CHECK(number.result() == 42);  // a copyable value may be read again
+      corio::join_handle<std::string> plain = std::move(text);  // a child_handle is a join_handle
+      co_return plain.result();
+    };
+    CHECK(c.loop.run_until_complete(main()) == "hello");
+  }
+
+  TEST_CASE("the handles of a failing group tell which child failed and which were cancelled") {
+    clean_loop c;
+    auto main = []() -> task<void> {
+      task_group g;
+      auto ok = g.spawn(value_after(1ms, 1));
+      auto bad = g.spawn(failing_after(5ms, "boom"));
+      auto slow = g.spawn(value_after(1h, 2));
+      std::string error;
+      try {
+        co_await g.wait();
+      } catch (const std::runtime_error& e) {
+        error = e.what();
+      }
+      CHECK(error == "boom");
+      CHECK(ok.status() == task_status::done);
+      CHECK(ok.result() == 1);
+      CHECK(bad.status() == task_status::failed);
+      CHECK_THROWS_AS(bad.result(), std::runtime_error);
+      CHECK(slow.cancelled());
+      CHECK_THROWS_AS(slow.result(), corio::cancelled_error);
+    };
+    c.loop.run_until_complete(main());
   }
 }

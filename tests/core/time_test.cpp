@@ -8,6 +8,8 @@
 #include <corio/core/io.hpp>
 #include <doctest/doctest.h>
 
+#include "support.hpp"
+
 #include <algorithm>
 #include <cstdio>
 #include <fcntl.h>
@@ -41,23 +43,7 @@ long rss_kib() {
   return 0;
 }
 
-struct pipe_pair {
-  int r = -1, w = -1;
-  pipe_pair() {
-    int fds[2];
-    REQUIRE(::pipe2(fds, O_NONBLOCK | O_CLOEXEC) == 0);
-    r = fds[0];
-    w = fds[1];
-  }
-  ~pipe_pair() {
-    if (auto* l = corio::event_loop::current()) {
-      l->io().forget(r);
-      l->io().forget(w);
-    }
-    ::close(r);
-    ::close(w);
-  }
-};
+using corio_test::pipe_pair;
 
 task<corio::clock_duration> timed_sleep(corio::clock_duration d) {
   auto& loop = corio::current_loop();
