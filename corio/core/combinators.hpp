@@ -596,6 +596,7 @@ struct map_source {
 
   stored_type range;
   std::optional<iterator> it;
+  bool taken = false;  // *it was handed out; step past it before the next
   Fn fn;
 };
 }  // namespace detail
@@ -611,10 +612,17 @@ auto map_bounded(Range&& input, std::size_t limit, Fn fn) {
   auto src = std::make_shared<source>(std::forward<Range>(input), std::move(fn));
   return bounded_map<R>(
       [src]() -> std::optional<task<R>> {
-        if (!src->it) src->it.emplace(std::begin(src->range));
+        // Step past the item taken last time only now that another is
+        // wanted: over a generator reading a pipe or a socket, stepping
+        // right after taking one would wait for a line nobody needs yet.
+        if (!src->it)
+          src->it.emplace(std::begin(src->range));
+        else if (src->taken)
+          ++*src->it;
+        src->taken = false;
         if (*src->it == std::end(src->range)) return std::nullopt;
         auto item = static_cast<typename source::item_type>(**src->it);
-        ++*src->it;
+        src->taken = true;
         return source::call(src, std::move(item));
       },
       limit);

@@ -467,6 +467,44 @@ TEST_SUITE("combinators") {
     for (int i = 0; i < 100; ++i) CHECK(out[static_cast<std::size_t>(i)] == i * 2);
   }
 
+  TEST_CASE("map_bounded steps its input past an item only when it wants the next one") {
+    // An input that counts how often it is stepped: over a generator that
+    // reads a pipe, a step taken early would wait for a line nobody needs.
+    struct stepped_input {
+      int n;
+      int* steps;
+      struct iterator {
+        int i;
+        int* steps;
+        int operator*() const { return i; }
+        iterator& operator++() {
+          ++i;
+          ++*steps;
+          return *this;
+        }
+        bool operator==(const iterator& o) const { return i == o.i; }
+      };
+      iterator begin() const { return {0, steps}; }
+      iterator end() const { return {n, steps}; }
+    };
+    clean_loop c;
+    int steps = 0;
+    auto main = [&]() -> task<void> {
+      stepped_input input{3, &steps};
+      auto m = corio::map_bounded(input, 1, [](int i) { return after(1ms, i); });
+      auto first = co_await m.next();
+      REQUIRE(first);
+      CHECK(*first == 0);
+      // Item 1 was wanted for the freed slot: one step, not two.
+      CHECK(steps == 1);
+      int count = 1;
+      while (co_await m.next()) ++count;
+      CHECK(count == 3);
+      CHECK(steps == 3);
+    };
+    c.loop.run_until_complete(main());
+  }
+
   TEST_CASE("map_bounded of an empty input completes at once and a failed call is rethrown") {
     clean_loop c;
     auto main = []() -> task<std::string> {
