@@ -319,20 +319,20 @@ class uring_backend final : public backend {
     if (op.backend_flags & recv_waiting) {
       // Never in the kernel: the multishot RECV is the connection's, not the op's.
       if (recv_conn* c = find_conn(op.fd)) c->waiters.unlink(op);
-      finish_accept(op, -ECANCELED);
+      finish_parked(op, -ECANCELED);
       return;
     }
     if (op.backend_flags & accept_waiting) {
       // Never in the kernel: the multishot ACCEPT is the listener's, not the op's.
       if (acceptor* a = find_acceptor(op.fd)) a->waiters.unlink(op);
-      finish_accept(op, -ECANCELED);
+      finish_parked(op, -ECANCELED);
       return;
     }
     if (op.backend_flags & accept_ready) {
       // Its connection is already accepted: the real result wins, as for an
       // op that completed before the cancel reached it.
       ready_.unlink(op);
-      finish_accept(op, op.res);
+      finish_parked(op, op.res);
       return;
     }
     if (op.backend_flags & backlogged) {
@@ -796,10 +796,12 @@ class uring_backend final : public backend {
     if (features_ & IORING_FEAT_CQE_SKIP) io_uring_sqe_set_flags(sqe, IOSQE_CQE_SKIP_SUCCESS);
   }
 
-  void finish_accept(io_op& op, std::int32_t res) noexcept {
+  // The completion of an op that never had an SQE of its own (parked on a
+  // multishot accept or recv, or handed a queued result).
+  void finish_parked(io_op& op, std::int32_t res) noexcept {
     --inflight_;
-    op.backend_flags &= static_cast<std::uint8_t>(~(accept_waiting | accept_ready));
-    if (res >= 0 && op.addr) {
+    op.backend_flags &= static_cast<std::uint8_t>(~(accept_waiting | accept_ready | recv_waiting));
+    if (res >= 0 && op.kind == op_kind::accept && op.addr) {
       ::socklen_t len = op.addrlen;
       op.addrlen = ::getpeername(res, op.addr, &len) == 0 ? len : 0;  // 0: the peer is already gone
     }
@@ -811,7 +813,7 @@ class uring_backend final : public backend {
     int n = 0;
     while (io_op* op = ready_.head) {
       ready_.unlink(*op);
-      finish_accept(*op, op->res);
+      finish_parked(*op, op->res);
       ++n;
     }
     return n;
@@ -831,13 +833,13 @@ class uring_backend final : public backend {
       if (op->fd == fd && op->kind == op_kind::accept) {
         ready_.unlink(*op);
         if (op->res >= 0) ::close(op->res);
-        finish_accept(*op, -ECANCELED);
+        finish_parked(*op, -ECANCELED);
       }
       op = next;
     }
     while (io_op* op = a->waiters.head) {
       a->waiters.unlink(*op);
-      finish_accept(*op, -ECANCELED);
+      finish_parked(*op, -ECANCELED);
     }
     for (std::int32_t r : a->queued)
       if (r >= 0) ::close(r);
@@ -862,7 +864,7 @@ class uring_backend final : public backend {
     if (!(last && res == -ECANCELED)) {  // our cancel ending it says nothing to an accept
       if (io_op* op = a.waiters.head) {
         a.waiters.unlink(*op);
-        finish_accept(*op, res);
+        finish_parked(*op, res);
         completed = 1;
       } else {
         a.queued.push_back(res);  // bad_alloc here terminates: noexcept
@@ -949,13 +951,13 @@ class uring_backend final : public backend {
       if (op->fd == fd && op->kind == op_kind::recv) {
         ready_.unlink(*op);
         if (op->res > 0) op->pool->release(op->buf_id);
-        finish_accept(*op, -ECANCELED);
+        finish_parked(*op, -ECANCELED);
       }
       op = next;
     }
     while (io_op* op = c->waiters.head) {
       c->waiters.unlink(*op);
-      finish_accept(*op, -ECANCELED);
+      finish_parked(*op, -ECANCELED);
     }
     while (c->has_queued()) {
       recv_conn::item it = c->pop();
@@ -1008,7 +1010,7 @@ class uring_backend final : public backend {
     } else if (io_op* op = c.waiters.head) {
       c.waiters.unlink(*op);
       op->buf_id = bid;
-      finish_accept(*op, res);
+      finish_parked(*op, res);
       completed = 1;
     } else {
       c.queued.push_back({res, bid});  // bad_alloc here terminates: noexcept
