@@ -148,6 +148,8 @@ class pooled_buffer {
 // EOF); std::system_error naming `what` on failure. Under io_uring the
 // kernel picks the buffer when data arrives (a multishot recv per
 // connection), so a connection waiting for data holds no memory of its own.
+// That multishot receives ahead (a few results, queued for the next
+// recv_pooled), so an fd read with recv_pooled must not be read otherwise.
 class pooled_recv_awaiter : public op_awaiter {
  public:
   using op_awaiter::op_awaiter;

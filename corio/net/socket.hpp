@@ -159,7 +159,9 @@ class stream_socket {
   // with the lease (empty at EOF; the buffer goes back when it dies). A
   // stream waiting here holds no buffer of its own: under io_uring the
   // kernel picks one when data arrives. Throws std::system_error like
-  // read_some; cancellable like every op.
+  // read_some; cancellable like every op. Once a stream has used it, read
+  // the stream only with recv_pooled: under io_uring the connection goes
+  // on receiving ahead into pool buffers, which only recv_pooled hands out.
   io::pooled_recv_awaiter recv_pooled() const { return io::recv_pooled(fd()); }
   // Waits until a read would not block (data, EOF or an error is there).
   io::count_awaiter wait_readable() const noexcept { return io::wait_readable(sock_.fd()); }
