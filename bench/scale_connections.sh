@@ -13,7 +13,9 @@
 #
 # Env: CONNS=19000 PROCS=4 BUILD=build/release PEERS=/work/shared/peers
 #      TIMEOUT=180 (seconds allowed for each phase) NOPIN=1 (no taskset)
-# Servers: corio-epoll corio-uring tokio go (tokio/go: the peers' builds).
+# Servers: corio-epoll corio-uring tokio go (tokio/go: the peers' builds),
+# and on request corio-uring-ready / corio-epoll-pooled (echo_server's other
+# read path: --recv ready under io_uring, --recv pooled under epoll).
 #
 # The growth is VmRSS after minus before, divided by the connections that
 # echoed; the 1M projection is before + 1e6 x growth per connection. VmRSS
@@ -43,6 +45,8 @@ server_cmd() {
   case $1 in
     corio-epoll) echo "$BUILD/examples/echo_server --port $2 --backend epoll" ;;
     corio-uring) echo "$BUILD/examples/echo_server --port $2 --backend uring" ;;
+    corio-uring-ready) echo "$BUILD/examples/echo_server --port $2 --backend uring --recv ready" ;;
+    corio-epoll-pooled) echo "$BUILD/examples/echo_server --port $2 --backend epoll --recv pooled" ;;
     tokio) echo "$PEERS/build/tokio_echo $2" ;;
     go) echo "$PEERS/build/go_echo $2" ;;
     *) return 1 ;;

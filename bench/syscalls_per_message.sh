@@ -13,6 +13,8 @@
 # strace table to stderr. Needs strace (ptrace of a sibling process: run as
 # root or with kernel.yama.ptrace_scope=0) and /work/shared/peers/build/echoload
 # (ECHOLOAD= overrides), and a release build in build/release.
+# SERVER= picks another server binary, SERVER_ARGS= adds options to it
+# (SERVER_ARGS='--recv ready' bench/syscalls_per_message.sh uring).
 set -euo pipefail
 
 backend=${1:-uring}
@@ -36,7 +38,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$server" --backend "$backend" --port "$port" >"$work/server.log" 2>&1 &
+# SERVER_ARGS: more options for the server (echo_server --recv pooled|ready).
+# shellcheck disable=SC2086
+"$server" --backend "$backend" --port "$port" ${SERVER_ARGS:-} >"$work/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 50); do
   (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break

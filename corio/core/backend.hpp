@@ -38,6 +38,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -63,6 +64,25 @@ enum class op_kind : std::uint8_t {
 
 enum class op_state : std::uint8_t { idle, submitted, cancelling, completed };
 
+// Equal buffers owned by the loop's backend, lent to pooled recvs (an
+// io_op whose `pool` is set): an idle connection then holds no buffer, only
+// the data it has received and not yet consumed does. io_uring hands the
+// kernel a ring of them to pick from (provided buffers); readiness pollers
+// take one when the fd is readable and give it back at EAGAIN.
+class buffer_pool {
+ public:
+  virtual ~buffer_pool() = default;
+  // A free buffer's id, or nullopt when none is free and none can be made.
+  virtual std::optional<std::uint32_t> acquire() noexcept = 0;
+  // Gives a buffer back (from acquire(), or from a pooled recv's buf_id).
+  virtual void release(std::uint32_t id) noexcept = 0;
+  virtual std::byte* data(std::uint32_t id) noexcept = 0;
+  virtual std::size_t buffer_size() const noexcept = 0;
+  // Buffers out of the pool: held by leases, queued results or the kernel's
+  // completions not yet seen (what a leak check compares with zero).
+  virtual std::size_t in_use() const noexcept = 0;
+};
+
 struct io_op {
   using complete_fn = void (*)(io_op&) noexcept;
 
@@ -77,6 +97,10 @@ struct io_op {
   std::size_t len = 0;        // bytes, or iovec count for readv/writev
   sockaddr* addr = nullptr;   // connect's peer, accept's out-address (may be null)
   std::int32_t res = 0;
+  // A pooled recv (kind recv, pool set, buf unused) leaves its data in
+  // pool->data(buf_id) when res > 0; the op's owner must then release it.
+  std::uint32_t buf_id = 0;
+  buffer_pool* pool = nullptr;
 
   // What to do when the op completes; `user` is for the hook's owner.
   complete_fn on_complete = nullptr;
@@ -100,6 +124,8 @@ struct backend_features {
   // data costs one syscall and no registration).
   bool try_before_submit = false;
   bool multishot_accept = false;
+  // Pooled recvs take their buffer in the kernel (io_uring's buffer ring with
+  // a multishot recv per connection) rather than after readiness.
   bool provided_buffers = false;
 };
 
@@ -138,6 +164,14 @@ class backend {
   // not wait io_poll_interval iterations to start. Must be cheap when nothing
   // is queued. Backends that act in submit() (epoll, kqueue) need nothing.
   virtual void flush() noexcept {}
+
+  // The pool that pooled recvs on this backend borrow from. The default is a
+  // heap pool that grows with demand (readiness pollers); io_uring overrides
+  // it with its registered buffer ring. Lives as long as the backend.
+  virtual buffer_pool& buffers();
+
+ private:
+  std::unique_ptr<buffer_pool> heap_pool_;
 };
 
 // Creates the backend named `name` ("auto", "epoll", "uring", "kqueue").

@@ -40,6 +40,26 @@
 // closed as they arrive. Multishot accept gives no peer address (every CQE
 // would share one sockaddr), so getpeername() fills an op's `addr` instead.
 //
+// Pooled recvs (io::recv_pooled) take their buffer in the kernel: one ring
+// of provided buffers per backend (buffer group 0, registered with
+// io_uring_register_buf_ring, 5.19) and, per connection, one multishot RECV
+// with IOSQE_BUFFER_SELECT (6.0), armed by the first pooled recv and left
+// armed while the connection lives, so a waiting or idle connection holds
+// no buffer and an echoed message costs no SQE for its read. The state of a
+// connection is a recv_conn (the acceptor's twin): results that arrive with
+// no reader are queued (at most recv_queue_limit; past that the multishot is
+// cancelled and the rest waits in the socket) and handed to the next
+// recv_pooled, which completes at the next poll. A buffer goes back to the
+// ring when its lease dies (io_uring_buf_ring_add: no syscall). When the
+// ring runs dry the multishot ends with ENOBUFS; the reader waiting then
+// falls back to POLL_ADD + recv into a heap buffer (backend::buffers()), and
+// the next recv_pooled arms a multishot again. forget(fd) cancels the
+// multishot, fails its readers with ECANCELED and returns every queued
+// buffer; the recv_conn lives on until the kernel's last CQE for it (whose
+// buffer, if any, goes back too). Kernels without buffer rings or multishot
+// recv (probed on a socketpair) do POLL_ADD + recv into the heap pool,
+// which is what epoll does.
+//
 // Setup is probed, never assumed: SINGLE_ISSUER | DEFER_TASKRUN (6.1), else
 // COOP_TASKRUN (5.19), else plain; a registered ring fd (5.18) where there is
 // one; every opcode checked with io_uring_get_probe_ring. A ring that cannot
@@ -64,6 +84,7 @@
 #include <liburing.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <system_error>
@@ -85,9 +106,11 @@ constexpr std::uint64_t tag_cancel = 1;
 constexpr std::uint64_t tag_wake = 2;
 constexpr std::uint64_t tag_probe = 3;
 constexpr std::uint64_t tag_probe_accept = 5;
+constexpr std::uint64_t tag_probe_recv = 7;
 // An acceptor's user_data is its address with these low bits set (an
 // acceptor is 8-byte aligned too, and an op's low three bits are zero).
 constexpr std::uint64_t tag_acceptor = 4;
+constexpr std::uint64_t tag_recv = 6;  // a recv_conn's multishot RECV
 constexpr std::uint64_t tag_mask = 7;
 
 // backend_flags bits. connect_started is detail::perform_io's (io_perform.cpp):
@@ -95,7 +118,8 @@ constexpr std::uint64_t tag_mask = 7;
 // and read SO_ERROR. The other two are this backend's.
 constexpr std::uint8_t connect_started = 0x01;
 constexpr std::uint8_t accept_waiting = 0x04;  // parked on its listener's multishot accept
-constexpr std::uint8_t accept_ready = 0x08;    // handed a queued connection; completes at the next poll
+constexpr std::uint8_t accept_ready = 0x08;    // handed a queued result (accept or recv); completes at the next poll
+constexpr std::uint8_t recv_waiting = 0x10;    // a pooled recv parked on its connection's multishot RECV
 constexpr std::uint8_t poll_first = 0x20;  // the SQE in flight is a POLL_ADD; perform_io follows
 constexpr std::uint8_t backlogged = 0x40;  // waiting in backlog_ for an SQE
 
@@ -110,6 +134,73 @@ constexpr unsigned cq_entries = 4096;  // > the ops usually in flight; the kerne
 // absorb a burst between two iterations; beyond it the kernel's backlog
 // holds them, as it would without multishot.
 constexpr std::size_t accept_queue_limit = 64;
+
+// The provided-buffer ring: pool_entries buffers of pool_buffer_size bytes
+// (2 MiB of address space; pages become resident as the kernel first fills
+// them). Enough for 1000 connections with a message each in flight.
+constexpr unsigned pool_entries = 1024;  // a power of two (the ring's mask)
+constexpr unsigned pool_buffer_size = 2048;
+constexpr std::uint16_t pool_group = 0;
+
+// Results a connection receives ahead of its recv_pooled calls before its
+// multishot is cancelled (the socket's own buffer holds the rest).
+constexpr std::size_t recv_queue_limit = 8;
+
+// One connection's multishot RECV and what it received ahead of demand.
+struct recv_conn {
+  explicit recv_conn(int f) noexcept : fd(f) {}
+  struct item {
+    std::int32_t res;  // > 0: bytes in buffer `bid`; 0: EOF; < 0: -errno
+    std::uint32_t bid;
+  };
+  bool has_queued() const noexcept { return head < queued.size(); }
+  item pop() noexcept {
+    item it = queued[head++];
+    if (head == queued.size()) {
+      queued.clear();
+      head = 0;
+    }
+    return it;
+  }
+  std::size_t queued_count() const noexcept { return queued.size() - head; }
+
+  int fd;
+  bool armed = false;      // the multishot is in the kernel (its last CQE not yet seen)
+  bool disarming = false;  // its cancel is queued
+  bool need_arm = false;   // arming found no SQE: flush_backlog retries
+  bool dying = false;      // forgotten: return what still arrives, free at the last CQE
+  op_list waiters;         // pooled recv ops, oldest first
+  std::vector<item> queued;  // from `head` on
+  std::size_t head = 0;
+};
+
+// The ring's buffers as a buffer_pool: the kernel acquires, a lease releases.
+class ring_pool final : public buffer_pool {
+ public:
+  ring_pool(io_uring_buf_ring* br, std::byte* slab) noexcept : br_(br), slab_(slab) {}
+  // Only the kernel takes buffers from a provided ring.
+  std::optional<std::uint32_t> acquire() noexcept override { return std::nullopt; }
+  void release(std::uint32_t id) noexcept override {
+    give(id);
+    --lent_;
+  }
+  std::size_t in_use() const noexcept override { return lent_; }
+  // Puts a buffer in the ring (setup, and release).
+  void give(std::uint32_t id) noexcept {
+    io_uring_buf_ring_add(br_, data(id), pool_buffer_size, static_cast<unsigned short>(id),
+                          io_uring_buf_ring_mask(pool_entries), 0);
+    io_uring_buf_ring_advance(br_, 1);
+  }
+  // A CQE says the kernel filled (took) a buffer.
+  void taken() noexcept { ++lent_; }
+  std::byte* data(std::uint32_t id) noexcept override { return slab_ + std::size_t{id} * pool_buffer_size; }
+  std::size_t buffer_size() const noexcept override { return pool_buffer_size; }
+
+ private:
+  io_uring_buf_ring* br_;
+  std::byte* slab_;
+  std::size_t lent_ = 0;
+};
 
 // One listener's multishot ACCEPT and what it accepted ahead of demand.
 struct acceptor {
@@ -163,16 +254,21 @@ class uring_backend final : public backend {
       if (wakefd_ < 0) unavailable(errno, "eventfd");
       cancel_fd_ = probe_cancel_fd();
       multishot_accept_ = probe_multishot_accept();
+      setup_buffers();
       arm_wake();
     } catch (...) {
       if (wakefd_ >= 0) ::close(wakefd_);
       io_uring_queue_exit(&ring_);
+      registered_ = false;
+      unmap_buffers();
       throw;
     }
-    CORIO_LOG_DEBUG("io_uring: setup {}, {} SQ / {} CQ entries, ring fd {}, cancel by fd {}, multishot accept {}",
-                    setup_name_, ring_.sq.ring_entries, ring_.cq.ring_entries,
-                    ring_fd_registered_ ? "registered" : "not registered", cancel_fd_ ? "yes" : "no (5.19), per op",
-                    multishot_accept_ ? "yes" : "no (5.19)");
+    CORIO_LOG_DEBUG(
+        "io_uring: setup {}, {} SQ / {} CQ entries, ring fd {}, cancel by fd {}, multishot accept {}, provided "
+        "buffers {}",
+        setup_name_, ring_.sq.ring_entries, ring_.cq.ring_entries, ring_fd_registered_ ? "registered" : "not registered",
+        cancel_fd_ ? "yes" : "no (5.19), per op", multishot_accept_ ? "yes" : "no (5.19)",
+        pool_ ? "yes" : "no (6.0), readiness + heap pool");
   }
 
   // The loop drains its tasks before it drops the backend, so only the wake
@@ -185,12 +281,16 @@ class uring_backend final : public backend {
       for (auto& a : *v)
         for (std::int32_t r : a->queued)
           if (r >= 0) ::close(r);
-    io_uring_queue_exit(&ring_);
+    io_uring_queue_exit(&ring_);  // the kernel lets go of the buffer ring (unregistered with it) first
+    registered_ = false;
+    unmap_buffers();
     ::close(wakefd_);
   }
 
   void submit(io_op& op) override {
     if (op.kind == op_kind::accept && multishot_accept_ && op.fd >= 0) return submit_accept(op);
+    if (op.kind == op_kind::recv && op.pool && op.pool == pool_.get() && op.flags == 0 && op.fd >= 0)
+      return submit_recv_pooled(op);
     // What may throw (growing a vector) runs before the op changes hands.
     op_list* l = op.fd >= 0 ? &list_for(op.fd) : nullptr;
     io_uring_sqe* sqe = get_sqe();
@@ -200,6 +300,12 @@ class uring_backend final : public backend {
     op.backend_flags &= static_cast<std::uint8_t>(~(poll_first | backlogged));
     // Begun by a syscall already (an awaiter that tried first): wait for the outcome.
     if (op.kind == op_kind::connect && (op.backend_flags & connect_started)) op.backend_flags |= poll_first;
+    // A pooled recv without the ring (or with flags a multishot does not
+    // take): wait for POLLIN, then perform_io takes a heap buffer.
+    if (op.kind == op_kind::recv && op.pool) {
+      if (op.pool == pool_.get()) op.pool = &backend::buffers();  // made by setup_buffers: no throw
+      op.backend_flags |= poll_first;
+    }
     ++inflight_;
     if (l) l->push(op);
     if (sqe)
@@ -210,17 +316,23 @@ class uring_backend final : public backend {
 
   void cancel(io_op& op) noexcept override {
     if (op.state != op_state::submitted) return;
+    if (op.backend_flags & recv_waiting) {
+      // Never in the kernel: the multishot RECV is the connection's, not the op's.
+      if (recv_conn* c = find_conn(op.fd)) c->waiters.unlink(op);
+      finish_parked(op, -ECANCELED);
+      return;
+    }
     if (op.backend_flags & accept_waiting) {
       // Never in the kernel: the multishot ACCEPT is the listener's, not the op's.
       if (acceptor* a = find_acceptor(op.fd)) a->waiters.unlink(op);
-      finish_accept(op, -ECANCELED);
+      finish_parked(op, -ECANCELED);
       return;
     }
     if (op.backend_flags & accept_ready) {
       // Its connection is already accepted: the real result wins, as for an
       // op that completed before the cancel reached it.
       ready_.unlink(op);
-      finish_accept(op, op.res);
+      finish_parked(op, op.res);
       return;
     }
     if (op.backend_flags & backlogged) {
@@ -242,7 +354,7 @@ class uring_backend final : public backend {
   }
 
   void flush() noexcept override {
-    if (!backlog_.empty() || wake_backlogged_ || accept_backlogged_) flush_backlog();
+    if (!backlog_.empty() || wake_backlogged_ || accept_backlogged_ || recv_backlogged_) flush_backlog();
     // One io_uring_enter without GETEVENTS; EBUSY/EAGAIN leave the SQEs for poll().
     if (io_uring_sq_ready(&ring_) > 0) io_uring_submit(&ring_);
   }
@@ -259,8 +371,9 @@ class uring_backend final : public backend {
   void forget(int fd) noexcept override {
     if (fd < 0) return;
     const bool listener = retire_acceptor(fd);
+    const bool receiver = retire_conn(fd);
     if (static_cast<std::size_t>(fd) >= fds_.size() || fds_[static_cast<std::size_t>(fd)].empty()) {
-      if (listener) io_uring_submit(&ring_);  // the multishot's cancel (keyed by user_data, not fd)
+      if (listener || receiver) io_uring_submit(&ring_);  // the multishot's cancel (keyed by user_data, not fd)
       return;  // the common close(): no syscall
     }
     op_list& l = fds_[static_cast<std::size_t>(fd)];
@@ -302,9 +415,11 @@ class uring_backend final : public backend {
     backend_features f;
     f.try_before_submit = false;  // measured: see the top of this file
     f.multishot_accept = multishot_accept_;  // transparent: accept ops share the listener's
-    f.provided_buffers = false;
+    f.provided_buffers = pool_ != nullptr;
     return f;
   }
+
+  buffer_pool& buffers() override { return pool_ ? *pool_ : backend::buffers(); }
 
  private:
   void setup_ring() {
@@ -406,6 +521,92 @@ class uring_backend final : public backend {
       io_uring_cq_advance(&ring_, n);
     }
     ::close(lfd);
+    return supported;
+  }
+
+  // The buffer ring and a probe of multishot RECV on it. Any refusal
+  // leaves pool_ null: pooled recvs then go through readiness.
+  void setup_buffers() {
+    const std::size_t ring_bytes = pool_entries * sizeof(io_uring_buf);
+    void* r = ::mmap(nullptr, ring_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (r == MAP_FAILED) return;
+    br_ = static_cast<io_uring_buf_ring*>(r);
+    io_uring_buf_ring_init(br_);
+    io_uring_buf_reg reg{};
+    reg.ring_addr = reinterpret_cast<std::uintptr_t>(r);
+    reg.ring_entries = pool_entries;
+    reg.bgid = pool_group;
+    if (io_uring_register_buf_ring(&ring_, &reg, 0) != 0) {  // before 5.19
+      unmap_buffers();
+      return;
+    }
+    registered_ = true;
+    void* slab = ::mmap(nullptr, std::size_t{pool_entries} * pool_buffer_size, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (slab == MAP_FAILED) {
+      unmap_buffers();
+      return;
+    }
+    slab_ = static_cast<std::byte*>(slab);
+    pool_ = std::make_unique<ring_pool>(br_, slab_);
+    for (std::uint32_t i = 0; i < pool_entries; ++i) pool_->give(i);
+    if (!probe_multishot_recv()) {
+      pool_.reset();
+      unmap_buffers();
+      return;
+    }
+    backend::buffers();  // the ENOBUFS fallback's pool, made now: the fallback runs in noexcept code
+  }
+
+  void unmap_buffers() noexcept {
+    if (registered_) io_uring_unregister_buf_ring(&ring_, pool_group);
+    registered_ = false;
+    if (br_) ::munmap(br_, pool_entries * sizeof(io_uring_buf));
+    if (slab_) ::munmap(slab_, std::size_t{pool_entries} * pool_buffer_size);
+    br_ = nullptr;
+    slab_ = nullptr;
+  }
+
+  // Arms a multishot RECV on a socketpair with a byte waiting, then cancels
+  // it: supported if a CQE with that byte in a ring buffer said F_MORE.
+  bool probe_multishot_recv() {
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) return false;
+    bool supported = false;
+    char byte = 'x';
+    if (::write(sv[1], &byte, 1) == 1) {
+      io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+      io_uring_prep_recv_multishot(sqe, sv[0], nullptr, 0, 0);
+      sqe->flags |= IOSQE_BUFFER_SELECT;
+      sqe->buf_group = pool_group;
+      io_uring_sqe_set_data64(sqe, tag_probe_recv);
+      sqe = io_uring_get_sqe(&ring_);
+      io_uring_prep_cancel64(sqe, tag_probe_recv, 0);
+      io_uring_sqe_set_data64(sqe, tag_probe);
+      io_uring_submit(&ring_);
+      bool done = false;
+      // The recv ends (cancelled, or refused) within a few CQEs; an
+      // interrupted wait answers "no".
+      for (int budget = 4; !done && budget > 0; --budget) {
+        io_uring_cqe* cqe = nullptr;
+        if (io_uring_wait_cqe(&ring_, &cqe) < 0) break;
+        unsigned head;
+        unsigned n = 0;
+        io_uring_for_each_cqe(&ring_, head, cqe) {
+          ++n;
+          if (cqe->user_data != tag_probe_recv) continue;
+          if (cqe->flags & IORING_CQE_F_BUFFER) {
+            if (cqe->res == 1 && (cqe->flags & IORING_CQE_F_MORE)) supported = true;
+            pool_->give(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+          }
+          if (!(cqe->flags & IORING_CQE_F_MORE)) done = true;
+        }
+        io_uring_cq_advance(&ring_, n);
+      }
+      supported = supported && done;  // not done: the kernel may still hold a buffer; do not use the ring
+    }
+    ::close(sv[0]);
+    ::close(sv[1]);
     return supported;
   }
 
@@ -521,6 +722,11 @@ class uring_backend final : public backend {
       for (auto& a : acceptors_)
         if (a->need_arm) arm(*a);
     }
+    if (recv_backlogged_) {
+      recv_backlogged_ = false;
+      for (auto& c : conns_)
+        if (c && c->need_arm) arm(*c);
+    }
     std::size_t i = 0;
     for (; i < backlog_.size(); ++i) {
       pending& p = backlog_[i];
@@ -590,10 +796,12 @@ class uring_backend final : public backend {
     if (features_ & IORING_FEAT_CQE_SKIP) io_uring_sqe_set_flags(sqe, IOSQE_CQE_SKIP_SUCCESS);
   }
 
-  void finish_accept(io_op& op, std::int32_t res) noexcept {
+  // The completion of an op that never had an SQE of its own (parked on a
+  // multishot accept or recv, or handed a queued result).
+  void finish_parked(io_op& op, std::int32_t res) noexcept {
     --inflight_;
-    op.backend_flags &= static_cast<std::uint8_t>(~(accept_waiting | accept_ready));
-    if (res >= 0 && op.addr) {
+    op.backend_flags &= static_cast<std::uint8_t>(~(accept_waiting | accept_ready | recv_waiting));
+    if (res >= 0 && op.kind == op_kind::accept && op.addr) {
       ::socklen_t len = op.addrlen;
       op.addrlen = ::getpeername(res, op.addr, &len) == 0 ? len : 0;  // 0: the peer is already gone
     }
@@ -605,7 +813,7 @@ class uring_backend final : public backend {
     int n = 0;
     while (io_op* op = ready_.head) {
       ready_.unlink(*op);
-      finish_accept(*op, op->res);
+      finish_parked(*op, op->res);
       ++n;
     }
     return n;
@@ -622,16 +830,16 @@ class uring_backend final : public backend {
     acceptors_.erase(it);
     for (io_op* op = ready_.head; op;) {
       io_op* next = op->next;
-      if (op->fd == fd) {
+      if (op->fd == fd && op->kind == op_kind::accept) {
         ready_.unlink(*op);
         if (op->res >= 0) ::close(op->res);
-        finish_accept(*op, -ECANCELED);
+        finish_parked(*op, -ECANCELED);
       }
       op = next;
     }
     while (io_op* op = a->waiters.head) {
       a->waiters.unlink(*op);
-      finish_accept(*op, -ECANCELED);
+      finish_parked(*op, -ECANCELED);
     }
     for (std::int32_t r : a->queued)
       if (r >= 0) ::close(r);
@@ -656,7 +864,7 @@ class uring_backend final : public backend {
     if (!(last && res == -ECANCELED)) {  // our cancel ending it says nothing to an accept
       if (io_op* op = a.waiters.head) {
         a.waiters.unlink(*op);
-        finish_accept(*op, res);
+        finish_parked(*op, res);
         completed = 1;
       } else {
         a.queued.push_back(res);  // bad_alloc here terminates: noexcept
@@ -664,6 +872,151 @@ class uring_backend final : public backend {
       }
     }
     if (!a.armed && !a.waiters.empty()) arm(a);
+    return completed;
+  }
+
+  // --- pooled recv (multishot RECV on the buffer ring) ---
+
+  recv_conn* find_conn(int fd) noexcept {
+    auto i = static_cast<std::size_t>(fd);
+    return i < conns_.size() ? conns_[i].get() : nullptr;
+  }
+
+  void submit_recv_pooled(io_op& op) {
+    // What may throw runs before the op changes hands: the fd's op list (an
+    // ENOBUFS fallback joins it), the recv_conn, room in dying_conns_.
+    list_for(op.fd);
+    auto i = static_cast<std::size_t>(op.fd);
+    if (i >= conns_.size()) conns_.resize(i < 64 ? 64 : i * 2);
+    recv_conn* c = conns_[i].get();
+    if (!c) {
+      if (dying_conns_.capacity() < dying_conns_.size() + live_conns_ + 1)
+        dying_conns_.reserve(2 * (dying_conns_.size() + live_conns_ + 1));
+      conns_[i] = std::make_unique<recv_conn>(op.fd);
+      c = conns_[i].get();
+      ++live_conns_;
+    }
+    op.state = op_state::submitted;
+    op.backend_flags &= static_cast<std::uint8_t>(~(poll_first | backlogged | recv_waiting | accept_ready));
+    ++inflight_;
+    if (c->has_queued()) {
+      recv_conn::item it = c->pop();
+      op.res = it.res;
+      op.buf_id = it.bid;
+      op.backend_flags |= accept_ready;
+      ready_.push(op);
+      return;
+    }
+    op.backend_flags |= recv_waiting;
+    c->waiters.push(op);
+    arm(*c);
+  }
+
+  void arm(recv_conn& c) noexcept {
+    c.need_arm = false;
+    if (c.armed || c.dying) return;  // a disarming one is re-armed at its last CQE
+    io_uring_sqe* sqe = get_sqe();
+    if (!sqe) {
+      c.need_arm = recv_backlogged_ = true;
+      return;
+    }
+    io_uring_prep_recv_multishot(sqe, c.fd, nullptr, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = pool_group;
+    io_uring_sqe_set_data64(sqe, reinterpret_cast<std::uint64_t>(&c) | tag_recv);
+    c.armed = true;
+  }
+
+  void disarm(recv_conn& c) noexcept {
+    if (!c.armed || c.disarming) return;
+    c.disarming = true;
+    io_uring_sqe* sqe = get_sqe();
+    if (!sqe) return;  // only if the kernel refuses a flush; the queue then grows past its limit
+    io_uring_prep_cancel64(sqe, reinterpret_cast<std::uint64_t>(&c) | tag_recv, 0);
+    io_uring_sqe_set_data64(sqe, tag_cancel);
+    if (features_ & IORING_FEAT_CQE_SKIP) io_uring_sqe_set_flags(sqe, IOSQE_CQE_SKIP_SUCCESS);
+  }
+
+  // forget(fd) of a connection with pooled recvs: readers fail with
+  // ECANCELED, queued buffers go back, the multishot is cancelled and the
+  // recv_conn waits in dying_conns_ for its last CQE. Returns whether a
+  // cancel was queued.
+  bool retire_conn(int fd) noexcept {
+    auto i = static_cast<std::size_t>(fd);
+    if (i >= conns_.size() || !conns_[i]) return false;
+    std::unique_ptr<recv_conn> c = std::move(conns_[i]);
+    --live_conns_;
+    for (io_op* op = ready_.head; op;) {
+      io_op* next = op->next;
+      if (op->fd == fd && op->kind == op_kind::recv) {
+        ready_.unlink(*op);
+        if (op->res > 0) op->pool->release(op->buf_id);
+        finish_parked(*op, -ECANCELED);
+      }
+      op = next;
+    }
+    while (io_op* op = c->waiters.head) {
+      c->waiters.unlink(*op);
+      finish_parked(*op, -ECANCELED);
+    }
+    while (c->has_queued()) {
+      recv_conn::item it = c->pop();
+      if (it.res > 0) pool_->release(it.bid);
+    }
+    if (!c->armed) return false;  // nothing in the kernel: freed here
+    disarm(*c);
+    c->dying = true;
+    dying_conns_.push_back(std::move(c));  // capacity reserved by submit_recv_pooled
+    return true;
+  }
+
+  // The multishot ended with ENOBUFS: the reader at the head reads through
+  // readiness into a heap buffer instead (the next recv_pooled re-arms).
+  void fall_back(io_op& op) noexcept {
+    op.backend_flags &= static_cast<std::uint8_t>(~recv_waiting);
+    op.pool = &backend::buffers();  // made by setup_buffers: cannot throw here
+    op.backend_flags |= poll_first;
+    fds_[static_cast<std::size_t>(op.fd)].push(op);  // sized by submit_recv_pooled
+    io_uring_sqe* sqe = get_sqe();
+    if (sqe) {
+      prep(sqe, op);
+    } else {
+      op.backend_flags |= backlogged;
+      backlog_.push_back({&op, false});  // bad_alloc here terminates: noexcept
+    }
+  }
+
+  // One CQE of a multishot RECV. Returns 1 if it completed an op.
+  int on_recv_cqe(recv_conn& c, std::int32_t res, unsigned cflags) noexcept {
+    const bool last = !(cflags & IORING_CQE_F_MORE);
+    const bool buffer = cflags & IORING_CQE_F_BUFFER;
+    const auto bid = static_cast<std::uint32_t>(cflags >> IORING_CQE_BUFFER_SHIFT);
+    if (last) c.armed = c.disarming = false;
+    if (buffer) pool_->taken();
+    if (c.dying) {
+      if (buffer) pool_->release(bid);
+      if (last) std::erase_if(dying_conns_, [&c](auto& d) { return d.get() == &c; });
+      return 0;
+    }
+    if (buffer && res <= 0) pool_->release(bid);  // not expected: a buffer is used only by data
+    int completed = 0;
+    if (last && res == -ECANCELED) {
+      // Our cancel (queue full): nothing to tell a reader.
+    } else if (last && res == -ENOBUFS) {
+      if (io_op* op = c.waiters.head) {
+        c.waiters.unlink(*op);
+        fall_back(*op);
+      }
+    } else if (io_op* op = c.waiters.head) {
+      c.waiters.unlink(*op);
+      op->buf_id = bid;
+      finish_parked(*op, res);
+      completed = 1;
+    } else {
+      c.queued.push_back({res, bid});  // bad_alloc here terminates: noexcept
+      if (c.queued_count() >= recv_queue_limit) disarm(c);
+    }
+    if (!c.armed && !c.waiters.empty()) arm(c);
     return completed;
   }
 
@@ -715,6 +1068,8 @@ class uring_backend final : public backend {
         arm_wake();
       } else if (ud > tag_mask && (ud & tag_mask) == tag_acceptor && ud != LIBURING_UDATA_TIMEOUT) {
         completed += on_accept_cqe(*reinterpret_cast<acceptor*>(ud & ~tag_mask), cqe->res, cqe->flags);
+      } else if (ud > tag_mask && (ud & tag_mask) == tag_recv && ud != LIBURING_UDATA_TIMEOUT) {
+        completed += on_recv_cqe(*reinterpret_cast<recv_conn*>(ud & ~tag_mask), cqe->res, cqe->flags);
       } else if (ud <= tag_mask || ud == LIBURING_UDATA_TIMEOUT) {
         // A cancel's own answer (0, -ENOENT: it had finished, -EALREADY: it
         // is running); the op's CQE is what counts.
@@ -787,7 +1142,15 @@ class uring_backend final : public backend {
   bool accept_backlogged_ = false;
   std::vector<std::unique_ptr<acceptor>> acceptors_;  // one per listener with an accept in flight
   std::vector<std::unique_ptr<acceptor>> dying_;      // forgotten, waiting for their last CQE
-  op_list ready_;                                     // accept ops handed a queued connection
+  op_list ready_;                                     // accept / pooled recv ops handed a queued result
+  std::vector<std::unique_ptr<recv_conn>> conns_;       // by fd: connections with a pooled recv
+  std::vector<std::unique_ptr<recv_conn>> dying_conns_;  // forgotten, waiting for their last CQE
+  std::size_t live_conns_ = 0;
+  bool recv_backlogged_ = false;
+  io_uring_buf_ring* br_ = nullptr;
+  std::byte* slab_ = nullptr;
+  bool registered_ = false;
+  std::unique_ptr<ring_pool> pool_;
   int wakefd_ = -1;
   std::uint64_t wake_buf_ = 0;
   bool wake_backlogged_ = false;

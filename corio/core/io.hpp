@@ -107,6 +107,80 @@ class count_awaiter : public op_awaiter {
   }
 };
 
+// A buffer lent by the loop's pool, holding what one pooled recv received;
+// empty at EOF. Goes back to the pool when destroyed (or reset), so keep it
+// no longer than the bytes are needed: every lease held is a buffer that
+// the other connections cannot use.
+class pooled_buffer {
+ public:
+  pooled_buffer() noexcept = default;
+  pooled_buffer(buffer_pool* pool, std::uint32_t id, std::size_t len) noexcept : pool_(pool), id_(id), len_(len) {}
+  pooled_buffer(pooled_buffer&& o) noexcept : pool_(o.pool_), id_(o.id_), len_(o.len_) { o.pool_ = nullptr; }
+  pooled_buffer& operator=(pooled_buffer&& o) noexcept {
+    if (this != &o) {
+      reset();
+      pool_ = o.pool_;
+      id_ = o.id_;
+      len_ = o.len_;
+      o.pool_ = nullptr;
+    }
+    return *this;
+  }
+  ~pooled_buffer() { reset(); }
+
+  std::span<const std::byte> bytes() const noexcept {
+    return pool_ ? std::span<const std::byte>(pool_->data(id_), len_) : std::span<const std::byte>();
+  }
+  std::size_t size() const noexcept { return pool_ ? len_ : 0; }
+  bool empty() const noexcept { return size() == 0; }
+  void reset() noexcept {
+    if (pool_) pool_->release(id_);
+    pool_ = nullptr;
+  }
+
+ private:
+  buffer_pool* pool_ = nullptr;
+  std::uint32_t id_ = 0;
+  std::size_t len_ = 0;
+};
+
+// A recv into a buffer of the loop's pool: resumes with the lease (empty at
+// EOF); std::system_error naming `what` on failure. Under io_uring the
+// kernel picks the buffer when data arrives (a multishot recv per
+// connection), so a connection waiting for data holds no memory of its own.
+// That multishot receives ahead (a few results, queued for the next
+// recv_pooled), so an fd read with recv_pooled must not be read otherwise.
+class pooled_recv_awaiter : public op_awaiter {
+ public:
+  using op_awaiter::op_awaiter;
+  pooled_recv_awaiter(pooled_recv_awaiter&&) noexcept = default;
+  // A completion that the coroutine never took (its frame destroyed while
+  // suspended) still owns a buffer.
+  ~pooled_recv_awaiter() {
+    if (!taken_ && op_.state == op_state::completed && op_.res > 0 && op_.pool) op_.pool->release(op_.buf_id);
+  }
+
+  // Not noexcept: the first pooled recv of a loop may allocate its pool.
+  bool await_ready() {
+    event_loop* loop = event_loop::current();
+    if (!loop) return false;
+    op_.pool = &loop->io().buffers();
+    if (!op_awaiter::await_ready()) return false;
+    op_.state = op_state::completed;  // tried first and done: the destructor's view
+    return true;
+  }
+  pooled_buffer await_resume() {
+    taken_ = true;
+    std::int32_t r = result();
+    if (r < 0) throw_system_error(-r, std::string(what_) + " on fd " + std::to_string(op_.fd));
+    if (r == 0) return {};
+    return {op_.pool, op_.buf_id, static_cast<std::size_t>(r)};
+  }
+
+ private:
+  bool taken_ = false;
+};
+
 // Resumes with the raw result (>= 0 or -errno); never throws system_error.
 class result_awaiter : public op_awaiter {
  public:
@@ -146,6 +220,11 @@ inline count_awaiter recv(int fd, std::span<std::byte> buf, int flags = 0) {
 inline count_awaiter send(int fd, std::span<const std::byte> buf, int flags = 0) {
   return detail::make<count_awaiter>("send", op_kind::send, fd, const_cast<std::byte*>(buf.data()), buf.size(),
                                      flags);
+}
+// Receives into a pool buffer (see pooled_recv_awaiter): an idle socket
+// waiting here holds no buffer.
+inline pooled_recv_awaiter recv_pooled(int fd, int flags = 0) {
+  return detail::make<pooled_recv_awaiter>("recv_pooled", op_kind::recv, fd, nullptr, 0, flags);
 }
 // Waits until fd is readable / writable (or hung up, or in error).
 inline count_awaiter wait_readable(int fd) {

@@ -14,9 +14,12 @@
 #include <corio/core/socket_compat.hpp>
 
 #include <cerrno>
+#include <memory>
+#include <new>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include <vector>
 
 namespace corio::detail {
 
@@ -31,6 +34,23 @@ std::int32_t result(ssize_t r) noexcept {
 std::size_t clamp(std::size_t len) noexcept { return len > 0x7ffff000 ? 0x7ffff000 : len; }
 
 int iov_count(std::size_t n) noexcept { return n > 1024 ? 1024 : static_cast<int>(n); }
+
+// A pooled recv on a readiness poller: the fd is (probably) readable, so a
+// buffer is taken now and given back unless bytes landed in it.
+std::int32_t pooled_recv(io_op& op) noexcept {
+  std::optional<std::uint32_t> id = op.pool->acquire();
+  if (!id) return -ENOBUFS;
+  ssize_t r;
+  do r = ::recv(op.fd, op.pool->data(*id), op.pool->buffer_size(), op.flags);
+  while (r < 0 && errno == EINTR);
+  if (r > 0) {
+    op.buf_id = *id;
+    return static_cast<std::int32_t>(r);
+  }
+  const std::int32_t res = result(r);  // before release() can touch errno
+  op.pool->release(*id);
+  return res;
+}
 
 std::int32_t attempt(io_op& op) noexcept {
   for (;;) {
@@ -49,6 +69,7 @@ std::int32_t attempt(io_op& op) noexcept {
         r = ::writev(op.fd, static_cast<const iovec*>(op.buf), iov_count(op.len));
         break;
       case op_kind::recv:
+        if (op.pool) return pooled_recv(op);
         r = ::recv(op.fd, op.buf, clamp(op.len), op.flags);
         break;
       case op_kind::send:
@@ -85,6 +106,38 @@ std::int32_t attempt(io_op& op) noexcept {
   }
 }
 
+// The readiness pollers' pool: chunks of buffers allocated as demand peaks
+// (one per connection that is between its read and its write), kept for
+// reuse, never returned to the allocator before the backend goes.
+class heap_pool final : public buffer_pool {
+ public:
+  std::optional<std::uint32_t> acquire() noexcept override {
+    if (free_.empty()) {
+      try {
+        free_.reserve((chunks_.size() + 1) * per_chunk);
+        chunks_.push_back(std::make_unique_for_overwrite<std::byte[]>(per_chunk * size));
+      } catch (const std::bad_alloc&) {
+        return std::nullopt;
+      }
+      const auto base = static_cast<std::uint32_t>((chunks_.size() - 1) * per_chunk);
+      for (std::uint32_t i = per_chunk; i-- > 0;) free_.push_back(base + i);
+    }
+    std::uint32_t id = free_.back();
+    free_.pop_back();
+    return id;
+  }
+  void release(std::uint32_t id) noexcept override { free_.push_back(id); }  // capacity reserved by acquire
+  std::size_t in_use() const noexcept override { return chunks_.size() * per_chunk - free_.size(); }
+  std::byte* data(std::uint32_t id) noexcept override { return chunks_[id / per_chunk].get() + (id % per_chunk) * size; }
+  std::size_t buffer_size() const noexcept override { return size; }
+
+ private:
+  static constexpr std::size_t size = 4096;
+  static constexpr std::uint32_t per_chunk = 16;
+  std::vector<std::unique_ptr<std::byte[]>> chunks_;
+  std::vector<std::uint32_t> free_;
+};
+
 }  // namespace
 
 std::int32_t perform_io(io_op& op) noexcept {
@@ -98,3 +151,12 @@ std::int32_t perform_io(io_op& op) noexcept {
 }
 
 }  // namespace corio::detail
+
+namespace corio {
+
+buffer_pool& backend::buffers() {
+  if (!heap_pool_) heap_pool_ = std::make_unique<detail::heap_pool>();
+  return *heap_pool_;
+}
+
+}  // namespace corio

@@ -155,6 +155,14 @@ class stream_socket {
   // A read that never suspends: the count (0 = EOF), or nullopt if no byte
   // is there yet. Throws std::system_error like read_some.
   std::optional<std::size_t> try_read_some(std::span<std::byte> buf) const;
+  // Reads what is there into a buffer lent by the loop's pool and resumes
+  // with the lease (empty at EOF; the buffer goes back when it dies). A
+  // stream waiting here holds no buffer of its own: under io_uring the
+  // kernel picks one when data arrives. Throws std::system_error like
+  // read_some; cancellable like every op. Once a stream has used it, read
+  // the stream only with recv_pooled: under io_uring the connection goes
+  // on receiving ahead into pool buffers, which only recv_pooled hands out.
+  io::pooled_recv_awaiter recv_pooled() const { return io::recv_pooled(fd()); }
   // Waits until a read would not block (data, EOF or an error is there).
   io::count_awaiter wait_readable() const noexcept { return io::wait_readable(sock_.fd()); }
   // The same after this caller's own read came back short or with EAGAIN

@@ -39,6 +39,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -596,7 +597,7 @@ TEST_CASE("epoll: asks awaiters to try the syscall before submitting") {
   CHECK(b->features().try_before_submit);
 }
 
-TEST_CASE("uring: submits without trying first; multishot accept where the kernel has it (5.19)") {
+TEST_CASE("uring: submits without trying first; multishot accept (5.19) and provided buffers (6.0) where the kernel has them") {
   auto b = corio::make_backend();
   if (b->name() != "uring") {
     MESSAGE("skipped: the backend under test is " << b->name() << ", not uring");
@@ -609,7 +610,8 @@ TEST_CASE("uring: submits without trying first; multishot accept where the kerne
   std::sscanf(u.release, "%d.%d", &major, &minor);
   if (major > 5 || (major == 5 && minor >= 19)) CHECK(b->features().multishot_accept);
   MESSAGE("multishot accept: " << b->features().multishot_accept << " on Linux " << u.release);
-  CHECK_FALSE(b->features().provided_buffers);
+  if (major >= 6) CHECK(b->features().provided_buffers);
+  MESSAGE("provided buffers: " << b->features().provided_buffers);
 }
 
 TEST_CASE("accepts on one listener: each op gets its own connection, queued ones complete at a later poll") {
@@ -1284,6 +1286,185 @@ task<void> big_transfer(fd_closer& fds, int x, int y) {
 TEST_CASE_FIXTURE(loop_fixture, "an 8 MiB write through a socketpair arrives whole and in order") {
   auto [x, y] = make_socketpair(fds);
   loop.run_until_complete(big_transfer(fds, x, y));
+}
+
+// ============================================================================
+// Pooled recvs (io::recv_pooled): the same behaviour on every backend, with
+// the buffer chosen by the kernel under io_uring (provided buffers) and after
+// readiness elsewhere. Every case ends with every buffer back in the pool.
+// ============================================================================
+
+namespace {
+
+std::string text_of(const io::pooled_buffer& b) {
+  auto s = b.bytes();
+  return {reinterpret_cast<const char*>(s.data()), s.size()};
+}
+
+// Reads with recv_pooled until `n` bytes (or EOF) have come.
+task<std::string> pooled_read_exact(int fd, std::size_t n) {
+  std::string out;
+  while (out.size() < n) {
+    io::pooled_buffer b = co_await io::recv_pooled(fd);
+    if (b.empty()) break;
+    out += text_of(b);
+  }
+  co_return out;
+}
+
+task<void> pooled_queued_then_eof(fd_closer& fds, event_loop& loop, int x, int y) {
+  // Written before any reader: the first recv finds it.
+  put(x, "early");
+  CHECK(co_await pooled_read_exact(y, 5) == "early");
+  // Arriving while nobody reads (io_uring: queued on the connection, each
+  // in its own buffer), then read in order.
+  for (std::string_view part : {"one,", "two,", "three"}) {
+    put(x, part);
+    for (int i = 0; i < 3; ++i) loop.io().poll(1ms);
+  }
+  CHECK(co_await pooled_read_exact(y, 13) == "one,two,three");
+  fds.close(x);
+  io::pooled_buffer end = co_await io::recv_pooled(y);
+  CHECK(end.empty());
+  CHECK(end.bytes().empty());
+}
+
+}  // namespace
+
+TEST_CASE_FIXTURE(loop_fixture, "recv_pooled: data sent before and between reads arrives in order, then EOF") {
+  auto [x, y] = make_socketpair(fds);
+  loop.run_until_complete(pooled_queued_then_eof(fds, loop, x, y));
+  CHECK(loop.io().buffers().in_use() == 0);
+}
+
+namespace {
+
+task<void> pooled_recv_after_reset(fd_closer& fds, int listener, sockaddr_in addr) {
+  auto acc = corio::spawn(accept_one(listener, nullptr));
+  int client = make_tcp_socket(fds);
+  REQUIRE(co_await io::connect_res(client, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  int server = co_await acc;
+  REQUIRE(server >= 0);
+  fds.keep(server);
+  put(server, "before the reset");
+  CHECK(co_await pooled_read_exact(client, 16) == "before the reset");
+  auto waiting = corio::spawn([](int fd) -> task<std::size_t> { co_return (co_await io::recv_pooled(fd)).size(); }(client));
+  co_await corio::yield_now();
+  linger lg{1, 0};
+  REQUIRE(::setsockopt(server, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) == 0);
+  fds.close(server);
+  try {
+    co_await waiting;
+    FAIL("recv_pooled after a reset succeeded");
+  } catch (const std::system_error& e) {
+    CHECK(e.code().value() == ECONNRESET);
+    CHECK(std::string(e.what()).find("recv_pooled") != std::string::npos);
+  }
+}
+
+}  // namespace
+
+TEST_CASE_FIXTURE(loop_fixture, "recv_pooled: a reset raises ECONNRESET naming the operation") {
+  sockaddr_in addr;
+  int listener = make_listener(fds, addr);
+  loop.run_until_complete(pooled_recv_after_reset(fds, listener, addr));
+  CHECK(loop.io().buffers().in_use() == 0);
+}
+
+TEST_CASE_FIXTURE(loop_fixture, "recv_pooled: cancel and close with completions queued lose no buffer") {
+  auto [x, y] = make_socketpair(fds);
+  // One read arms the connection (io_uring), then data piles up unread.
+  put(x, "arm");
+  CHECK(loop.run_until_complete(pooled_read_exact(y, 3)) == "arm");
+  std::string sent;
+  for (int k = 0; k < 5; ++k) {
+    std::string part = "queued " + std::to_string(k) + ";";
+    put(x, part);
+    sent += part;
+    for (int i = 0; i < 3; ++i) loop.io().poll(1ms);
+  }
+  // A reader cancelled before it runs: the bytes it was handed (if any) are
+  // returned with it, or stay for the next reader; none is lost.
+  std::string got;
+  auto h = loop.spawn([](int fd, std::string* out) -> task<void> {
+    io::pooled_buffer b = co_await io::recv_pooled(fd);
+    *out += text_of(b);
+  }(y, &got));
+  h.cancel();
+  loop.run_until([&] { return h.done(); });
+  got += loop.run_until_complete(pooled_read_exact(y, sent.size() - got.size()));
+  CHECK(got == sent);
+  CHECK(loop.io().buffers().in_use() == 0);
+  // A reader waiting with nothing there, cancelled: no buffer moves.
+  auto w = loop.spawn([](int fd) -> task<std::size_t> { co_return (co_await io::recv_pooled(fd)).size(); }(x));
+  loop.run_until([&] { return w.status() == corio::task_status::suspended; });
+  w.cancel();
+  loop.run_until([&] { return w.done(); });
+  CHECK(w.cancelled());
+  // Close with results still queued (io_uring: one buffer each): they go back.
+  for (int k = 0; k < 4; ++k) {
+    put(x, "left " + std::to_string(k));
+    for (int i = 0; i < 3; ++i) loop.io().poll(1ms);
+  }
+  if (loop.io().features().provided_buffers) CHECK(loop.io().buffers().in_use() == 4);
+  fds.close(y);
+  CHECK(poll_until(loop.io(), [&] { return loop.io().buffers().in_use() == 0; }));
+}
+
+namespace {
+
+// n connections, each sent `size` bytes; every reader keeps every lease
+// until all have read everything, so the pool must lend n * size bytes at
+// once (more than io_uring's ring holds: the rest read through readiness).
+task<void> many_hold_buffers(fd_closer& fds, std::size_t n, std::size_t size) {
+  std::vector<fd_pair> pairs;
+  for (std::size_t i = 0; i < n; ++i) pairs.push_back(make_socketpair(fds));
+  std::vector<std::vector<io::pooled_buffer>> held(n);
+  std::vector<std::string> got(n);
+  std::vector<corio::join_handle<void>> readers;
+  for (std::size_t i = 0; i < n; ++i)
+    readers.push_back(corio::spawn([](int fd, std::size_t want, std::vector<io::pooled_buffer>* keep,
+                                      std::string* out) -> task<void> {
+      while (out->size() < want) {
+        io::pooled_buffer b = co_await io::recv_pooled(fd);
+        if (b.empty()) break;
+        *out += text_of(b);
+        keep->push_back(std::move(b));  // held until the case ends
+      }
+    }(pairs[i].b, size, &held[i], &got[i])));
+  for (std::size_t i = 0; i < n; ++i) {
+    std::string msg(size, static_cast<char>('a' + i % 26));
+    msg.replace(0, std::to_string(i).size(), std::to_string(i));
+    std::size_t off = 0;
+    while (off < msg.size()) {
+      ssize_t w = ::write(pairs[i].a, msg.data() + off, msg.size() - off);
+      REQUIRE(w > 0);
+      off += static_cast<std::size_t>(w);
+    }
+  }
+  for (auto& r : readers) co_await r;
+  for (std::size_t i = 0; i < n; ++i) {
+    std::string msg(size, static_cast<char>('a' + i % 26));
+    msg.replace(0, std::to_string(i).size(), std::to_string(i));
+    CHECK(got[i] == msg);
+  }
+  std::size_t leases = 0;
+  for (auto& h : held) leases += h.size();
+  MESSAGE("pooled recvs: " << n << " connections held " << leases << " buffers at once");
+  held.clear();
+}
+
+}  // namespace
+
+TEST_CASE_FIXTURE(loop_fixture, "recv_pooled: many connections share the pool, past its exhaustion") {
+  rlimit rl{};
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &rl) == 0);
+  rl.rlim_cur = rl.rlim_max;
+  ::setrlimit(RLIMIT_NOFILE, &rl);
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &rl) == 0);
+  std::size_t n = rl.rlim_cur > 1400 ? 600 : (rl.rlim_cur - 200) / 2;
+  loop.run_until_complete(many_hold_buffers(fds, n, 3000));
+  CHECK(loop.io().buffers().in_use() == 0);
 }
 
 }  // TEST_SUITE("backend")
