@@ -241,20 +241,26 @@ TEST_SUITE("tcp") {
         {.clock = &clk});
   }
 
+  // `clients` concurrent connections to `at`, each sending its own
+  // pattern of `size` bytes and checking every byte that comes back.
+  task<void> echo_clients(address at, int clients, std::size_t size) {
+    auto client = [](address at, std::size_t size, unsigned id) -> task<void> {
+      tcp_stream c = co_await tcp_stream::connect(at);
+      auto data = pattern(size, id);
+      auto got = co_await round_trip(c, data);
+      REQUIRE(got == data);
+    };
+    std::vector<corio::join_handle<void>> hs;
+    for (unsigned i = 0; i < static_cast<unsigned>(clients); ++i) hs.push_back(corio::spawn(client(at, size, i)));
+    for (auto& h : hs) co_await h;
+  }
+
   TEST_CASE("1000 concurrent clients each echo 64 KiB with every byte checked") {
     run_test([]() -> task<void> {
       constexpr int clients = 1000;
       auto l = tcp_listener::bind(address::loopback_v4(0));
       auto server = corio::spawn(echo_server(l, clients));
-      auto client = [](address at, unsigned id) -> task<void> {
-        tcp_stream c = co_await tcp_stream::connect(at);
-        auto data = pattern(64 * 1024, id);
-        auto got = co_await round_trip(c, data);
-        REQUIRE(got == data);
-      };
-      std::vector<corio::join_handle<void>> hs;
-      for (unsigned i = 0; i < clients; ++i) hs.push_back(corio::spawn(client(l.local_address(), i)));
-      for (auto& h : hs) co_await h;
+      co_await echo_clients(l.local_address(), clients, 64 * 1024);
       co_await server;
     });
   }
@@ -264,15 +270,7 @@ TEST_SUITE("tcp") {
       constexpr int clients = 200;
       auto l = tcp_listener::bind(address::loopback_v4(0));
       auto server = corio::spawn(pooled_echo_server(l, clients));
-      auto client = [](address at, unsigned id) -> task<void> {
-        tcp_stream c = co_await tcp_stream::connect(at);
-        auto data = pattern(256 * 1024, id);
-        auto got = co_await round_trip(c, data);
-        REQUIRE(got == data);
-      };
-      std::vector<corio::join_handle<void>> hs;
-      for (unsigned i = 0; i < clients; ++i) hs.push_back(corio::spawn(client(l.local_address(), i)));
-      for (auto& h : hs) co_await h;
+      co_await echo_clients(l.local_address(), clients, 256 * 1024);
       co_await server;
       CHECK(corio::current_loop().io().buffers().in_use() == 0);
     });
