@@ -1014,6 +1014,24 @@ task<int> connect_to(int s, sockaddr_in addr) {
   co_return co_await io::connect_res(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
 }
 
+// Resets the connection under `waiting`, a read pending on the other end of
+// `server` (SO_LINGER 0: close() sends a reset instead of a FIN), and checks
+// that the read fails with ECONNRESET naming `op`.
+template <class T>
+task<void> reset_under(fd_closer& fds, int server, corio::join_handle<T> waiting, const char* op) {
+  co_await corio::yield_now();
+  linger lg{1, 0};
+  REQUIRE(::setsockopt(server, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) == 0);
+  fds.close(server);
+  try {
+    co_await waiting;
+    FAIL(op << " after a reset succeeded");
+  } catch (const std::system_error& e) {
+    CHECK(e.code().value() == ECONNRESET);
+    CHECK(std::string(e.what()).find(op) != std::string::npos);
+  }
+}
+
 task<void> recv_after_reset(fd_closer& fds, int listener, sockaddr_in addr) {
   auto acc = corio::spawn(accept_one(listener, nullptr));
   int client = make_tcp_socket(fds);
@@ -1021,19 +1039,7 @@ task<void> recv_after_reset(fd_closer& fds, int listener, sockaddr_in addr) {
   int server = co_await acc;
   REQUIRE(server >= 0);
   fds.keep(server);
-  auto waiting = corio::spawn(read_some(client));
-  co_await corio::yield_now();
-  // SO_LINGER 0: close() sends a reset instead of a FIN.
-  linger lg{1, 0};
-  REQUIRE(::setsockopt(server, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) == 0);
-  fds.close(server);
-  try {
-    co_await waiting;
-    FAIL("read after a reset succeeded");
-  } catch (const std::system_error& e) {
-    CHECK(e.code().value() == ECONNRESET);
-    CHECK(std::string(e.what()).find("read") != std::string::npos);
-  }
+  co_await reset_under(fds, server, corio::spawn(read_some(client)), "read");
 }
 
 }  // namespace
@@ -1348,18 +1354,8 @@ task<void> pooled_recv_after_reset(fd_closer& fds, int listener, sockaddr_in add
   fds.keep(server);
   put(server, "before the reset");
   CHECK(co_await pooled_read_exact(client, 16) == "before the reset");
-  auto waiting = corio::spawn([](int fd) -> task<std::size_t> { co_return (co_await io::recv_pooled(fd)).size(); }(client));
-  co_await corio::yield_now();
-  linger lg{1, 0};
-  REQUIRE(::setsockopt(server, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) == 0);
-  fds.close(server);
-  try {
-    co_await waiting;
-    FAIL("recv_pooled after a reset succeeded");
-  } catch (const std::system_error& e) {
-    CHECK(e.code().value() == ECONNRESET);
-    CHECK(std::string(e.what()).find("recv_pooled") != std::string::npos);
-  }
+  auto pooled_read = [](int fd) -> task<std::size_t> { co_return (co_await io::recv_pooled(fd)).size(); };
+  co_await reset_under(fds, server, corio::spawn(pooled_read(client)), "recv_pooled");
 }
 
 }  // namespace
