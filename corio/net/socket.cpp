@@ -154,28 +154,98 @@ std::size_t stream_socket::try_write(std::span<const std::byte> buf) const {
   return buf.size() - rest.size();
 }
 
-task<void> stream_socket::write_rest(std::span<const std::byte> buf) const {
-  while (!buf.empty()) buf = buf.subspan(co_await write_some(buf));
+// --- write_all (the loop is described above the awaiter, socket.hpp) ---
+
+bool stream_socket::write_all_awaiter::try_now() noexcept {
+  int r = s_->write_now(buf_);
+  if (r == -EAGAIN) {
+    // Not writable an instant ago: epoll need not check again before waiting.
+    op_.backend_flags |= corio::detail::op_would_block;
+    return false;
+  }
+  err_ = r;
+  return true;
 }
 
-bool stream_socket::write_all_awaiter::await_ready() {
+bool stream_socket::write_all_awaiter::await_ready() noexcept {
+  if (buf_.empty()) return true;
   // Try without suspending only where the backend wants syscalls tried first
   // (epoll); io_uring gets the write as an SQE straight away.
   event_loop* loop = event_loop::current();
-  if (loop && loop->io().features().try_before_submit) {
-    int r = s_->write_now(buf_);
-    if (r != -EAGAIN) {
-      err_ = r;
-      return true;
+  return loop && loop->io().features().try_before_submit && try_now();
+}
+
+void stream_socket::write_all_awaiter::submit_rest() {
+  op_.kind = op_kind::send;
+  op_.fd = s_->fd();
+  op_.buf = const_cast<std::byte*>(buf_.data());
+  op_.len = buf_.size();
+  op_.on_complete = &on_complete;
+  op_.user = this;
+  task_->loop().io().submit(op_);
+}
+
+bool stream_socket::write_all_awaiter::await_suspend(std::coroutine_handle<> h) {
+  corio::detail::task_state& t = corio::detail::current_task();
+  if (t.take_cancel()) {
+    cancelled_ = true;
+    return false;
+  }
+  task_ = &t;
+  submit_rest();
+  t.suspend(h, "write to", &on_cancel, this);
+  return true;
+}
+
+void stream_socket::write_all_awaiter::on_complete(io_op& op) noexcept {
+  auto* self = static_cast<write_all_awaiter*>(op.user);
+  if (op.res < 0) {
+    self->err_ = op.res;
+  } else {
+    self->buf_ = self->buf_.subspan(static_cast<std::size_t>(op.res));
+    if (!self->buf_.empty() && !self->task_->cancel_requested()) {
+      self->task_->loop().schedule(*self);  // run_next, outside the backend
+      return;
     }
   }
-  rest_ = s_->write_rest(buf_);
-  return false;
+  self->task_->wake();
+}
+
+void stream_socket::write_all_awaiter::run_next(corio::detail::ready_node* n) noexcept {
+  auto* self = static_cast<write_all_awaiter*>(n);
+  corio::detail::task_state& t = *self->task_;
+  // A cancel that came while this waited in the ready queue found no op to
+  // cancel: it is seen here.
+  if (t.cancel_requested() || (t.loop().io().features().try_before_submit && self->try_now())) {
+    t.wake();
+    return;
+  }
+  try {
+    self->submit_rest();
+  } catch (...) {  // the backend could not grow its tables
+    self->err_ = -ENOMEM;
+    t.wake();
+  }
+}
+
+void stream_socket::write_all_awaiter::on_cancel(void* p) noexcept {
+  auto* self = static_cast<write_all_awaiter*>(p);
+  // In flight: cancel it (its completion wakes the task). Otherwise this
+  // awaiter is in the ready queue, and run_next sees the request.
+  if (self->op_.state == op_state::submitted) self->task_->loop().io().cancel(self->op_);
 }
 
 void stream_socket::write_all_awaiter::await_resume() {
+  if (cancelled_) throw cancelled_error();
+  if (err_ == -ECANCELED && task_ && task_->cancel_requested()) {
+    task_->cancel_delivered();
+    throw cancelled_error();
+  }
   if (err_ < 0) s_->fail(-err_, "write to");
-  if (rest_) rest_.handle().promise().result();
+  if (!buf_.empty()) {  // stopped early: only a cancel request does that
+    task_->cancel_delivered();
+    throw cancelled_error();
+  }
 }
 
 task<void> stream_socket::writev(std::span<const ::iovec> bufs) const {

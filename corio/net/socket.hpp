@@ -17,11 +17,14 @@
 //   s.shutdown_write();                          // half-close: the peer reads EOF
 //
 // Costs. read_some is an io_op in the awaiter (nothing allocated); on epoll
-// it tries the syscall before waiting. write_all first writes without
+// it tries the syscall before waiting. write_all is one awaiter too, with
+// no coroutine frame of its own: on epoll it first writes without
 // suspending, which on a socket with room in its send buffer is the whole
-// call: one write(2), no coroutine frame. Only a write that does not fit
-// continues in a coroutine that waits for room, so a slow reader makes the
-// writer suspend (backpressure) instead of growing a buffer.
+// call (one send(2)); what does not fit goes out as send ops from the
+// awaiter, one after another, while the awaiting task stays suspended. A
+// slow reader thus makes the writer suspend (backpressure) instead of
+// growing a buffer, and a write cut into a thousand partial sends costs a
+// thousand ops, not a thousand coroutine frames.
 //
 // Errors are std::system_error naming the operation and the peer:
 // "read from 127.0.0.1:5000: Connection reset by peer". Cancellation of the
@@ -211,28 +214,57 @@ class stream_socket {
   // Writes from `buf` until done or EAGAIN, advancing `buf`. 0 when all is
   // written, -EAGAIN when the rest must wait, -errno on failure.
   int write_now(std::span<const std::byte>& buf) const noexcept;
-  task<void> write_rest(std::span<const std::byte> buf) const;
 
   socket sock_;
   address peer_;
 };
 
-class stream_socket::write_all_awaiter {
+// write_all's loop over partial writes, run by the awaiter itself:
+//
+//   await_ready   epoll: send(2) until done or EAGAIN (done: no suspension)
+//   await_suspend submit a send op for what is left
+//   on_complete   advance; all written, failed or cancel requested: wake the
+//                 task; else queue this awaiter on the loop's ready queue
+//   run_next      (from the ready queue) epoll: send(2) again first; then
+//                 submit a send op for what is left
+//
+// The next op goes through the ready queue rather than straight from
+// on_complete because on_complete runs inside the backend's poll (or its
+// cancel), where the backend may be walking the very list a submit would
+// join. Cancellation: while an op is in flight the cancel hook cancels it;
+// while this awaiter waits in the ready queue there is nothing to cancel
+// and run_next sees the request. Either way the task resumes with
+// cancelled_error if bytes are left unwritten (the request is consumed),
+// and normally if the last op completed everything first (the request
+// stays pending for the next suspension point, as with any op).
+class stream_socket::write_all_awaiter : private corio::detail::ready_node {
  public:
-  write_all_awaiter(const stream_socket& s, std::span<const std::byte> buf) noexcept : s_(&s), buf_(buf) {}
+  write_all_awaiter(const stream_socket& s, std::span<const std::byte> buf) noexcept
+      : ready_node(&run_next), s_(&s), buf_(buf) {}
+  write_all_awaiter(const write_all_awaiter&) = delete;
+  write_all_awaiter& operator=(const write_all_awaiter&) = delete;
+  // Moving is allowed only before the first co_await (timeout_at takes it by value).
+  write_all_awaiter(write_all_awaiter&&) noexcept = default;
 
-  bool await_ready();
-  std::coroutine_handle<> await_suspend(std::coroutine_handle<> h) noexcept {
-    rest_.handle().promise().set_continuation(h);
-    return rest_.handle();
-  }
+  bool await_ready() noexcept;
+  bool await_suspend(std::coroutine_handle<> h);
   void await_resume();
 
  private:
+  // Sends on epoll's kind of backend first; true when that finished the
+  // write (err_ set: 0, or the failure).
+  bool try_now() noexcept;
+  void submit_rest();
+  static void on_complete(io_op& op) noexcept;
+  static void on_cancel(void* self) noexcept;
+  static void run_next(corio::detail::ready_node* n) noexcept;
+
   const stream_socket* s_;
-  std::span<const std::byte> buf_;
-  int err_ = 0;
-  task<void> rest_;
+  std::span<const std::byte> buf_;  // what is left to write
+  io_op op_;
+  corio::detail::task_state* task_ = nullptr;
+  int err_ = 0;  // -errno once a send failed
+  bool cancelled_ = false;  // a cancel request met before the first suspension
 };
 
 inline stream_socket::write_all_awaiter stream_socket::write_all(std::span<const std::byte> buf) const noexcept {

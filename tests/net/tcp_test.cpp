@@ -7,6 +7,7 @@
 
 #include "net_test_support.hpp"
 
+#include <corio/core/frame_allocator.hpp>
 #include <corio/core/time.hpp>
 #include <corio/net/resolver.hpp>
 
@@ -186,6 +187,21 @@ int emfile_child(tcp_listener& l, int room, int total) {
     std::fprintf(stderr, "emfile child: %s\n", e.what());
     return 2;
   }
+}
+
+// Reads what `fd` holds now (never waits) and appends it to `got`.
+void read_all_queued(int fd, std::vector<std::byte>& got) {
+  std::vector<std::byte> buf(256 * 1024);
+  for (;;) {
+    ssize_t n = ::recv(fd, buf.data(), buf.size(), MSG_DONTWAIT);
+    if (n <= 0) return;
+    got.insert(got.end(), buf.begin(), buf.begin() + n);
+  }
+}
+
+// got is a proper prefix of data, byte for byte.
+bool proper_prefix(const std::vector<std::byte>& got, const std::vector<std::byte>& data) {
+  return got.size() < data.size() && std::equal(got.begin(), got.end(), data.begin());
 }
 
 // A blocking client socket connected to `at`, with a receive timeout.
@@ -530,6 +546,109 @@ TEST_SUITE("tcp") {
       c.close();
       CHECK(co_await d > 4);
     });
+  }
+
+  TEST_CASE("write_all to a slow reader loops in its awaiter: no coroutine frame of its own, every byte exact") {
+    run_test([]() -> task<void> {
+      auto l = tcp_listener::bind(address::loopback_v4(0));
+      auto accepting = corio::spawn(l.accept());
+      tcp_stream c = co_await tcp_stream::connect(l.local_address());
+      tcp_stream s = co_await accepting;
+      auto data = pattern(8 << 20, 11);
+      // Two tasks of one shape: one suspended in write_all, one in a read
+      // (an op in its awaiter, no frame). They must cost as many frames.
+      auto writer = [](tcp_stream& c, const std::vector<std::byte>& data) -> task<void> { co_await c.write_all(data); };
+      auto reader = [](tcp_stream& c, std::vector<std::byte>& buf) -> task<void> { co_await c.read_some(buf); };
+      long before = corio::detail::frame_stats().live;
+      auto w = corio::spawn(writer(c, data));
+      co_await corio::sleep(20ms);
+      REQUIRE_FALSE(w.done());  // the first write did not fit
+      long with_writer = corio::detail::frame_stats().live;
+      std::vector<std::byte> nothing(16);
+      auto r = corio::spawn(reader(c, nothing));  // nobody writes to c
+      co_await corio::sleep(20ms);
+      long with_reader = corio::detail::frame_stats().live;
+      CHECK(with_writer - before == with_reader - with_writer);
+      // Read in 16 KiB bites: each makes room for one more partial write,
+      // and none of them may allocate a frame that outlives it.
+      std::vector<std::byte> got;
+      got.reserve(data.size());
+      std::vector<std::byte> buf(16 * 1024);
+      long most = with_reader, least = with_reader;
+      std::size_t reads = 0;
+      while (got.size() < data.size()) {
+        std::size_t n = co_await s.read_some(buf);
+        REQUIRE(n > 0);
+        got.insert(got.end(), buf.begin(), buf.begin() + n);
+        ++reads;
+        long live = corio::detail::frame_stats().live;
+        most = std::max(most, live);
+        least = std::min(least, live);
+      }
+      co_await w;
+      CHECK(got == data);
+      CHECK(reads > 1);
+      CHECK(most == with_reader);
+      CHECK(least == with_reader);
+      r.cancel();
+      CHECK_THROWS_AS(co_await r, corio::cancelled_error);
+    });
+  }
+
+  TEST_CASE("write_all_for to a reader that does not read times out, and the peer got an exact prefix") {
+    run_test([]() -> task<void> {
+      auto l = tcp_listener::bind(address::loopback_v4(0));
+      auto accepting = corio::spawn(l.accept());
+      tcp_stream c = co_await tcp_stream::connect(l.local_address());
+      tcp_stream s = co_await accepting;
+      auto data = pattern(16 << 20, 12);
+      std::string expected = "write to " + s.local_address().to_string() + " timed out";
+      CHECK_THROWS_WITH_AS(co_await c.write_all_for(data, 50ms), doctest::Contains(expected.c_str()),
+                           corio::timeout_error);
+      c.shutdown_write();
+      std::vector<std::byte> got;
+      std::vector<std::byte> buf(256 * 1024);
+      while (std::size_t n = co_await s.read_some(buf)) got.insert(got.end(), buf.begin(), buf.begin() + n);
+      MESSAGE("bytes through before the deadline: " << got.size());
+      CHECK(got.size() > 0);
+      CHECK(proper_prefix(got, data));
+    });
+  }
+
+  TEST_CASE("a cancel between two partial writes of write_all (no send in flight) raises cancelled_error") {
+    std::size_t fds_before = corio::test::open_fds();
+    {
+      corio::event_loop loop;
+      auto l = tcp_listener::bind(address::loopback_v4(0));
+      auto connect_pair = [](tcp_listener& l, tcp_stream& c, tcp_stream& s) -> task<void> {
+        auto accepting = corio::spawn(l.accept());
+        c = co_await tcp_stream::connect(l.local_address());
+        s = co_await accepting;
+      };
+      tcp_stream c, s;
+      loop.run_until_complete(connect_pair(l, c, s));
+      auto data = pattern(16 << 20, 13);
+      auto writer = [](tcp_stream& c, const std::vector<std::byte>& data) -> task<void> { co_await c.write_all(data); };
+      auto w = loop.spawn(writer(c, data));
+      loop.run_until([&] { return w.status() == corio::task_status::suspended; });
+      // Make room, then step the loop until the send in flight has completed
+      // (partially: 16 MiB never fits) and the next one waits in the ready
+      // queue: the task is still suspended, and no op is in the backend.
+      std::vector<std::byte> got;
+      read_all_queued(s.fd(), got);
+      for (int i = 0; i < 1000 && loop.stats().ready_depth == 0; ++i) loop.run_once();
+      REQUIRE(loop.stats().ready_depth == 1);
+      REQUIRE(w.status() == corio::task_status::suspended);
+      w.cancel();
+      loop.run_until([&] { return w.done(); });
+      CHECK_THROWS_AS(w.result(), corio::cancelled_error);
+      // Nothing was sent after the cancel: what the peer holds is a prefix.
+      read_all_queued(s.fd(), got);
+      CHECK(proper_prefix(got, data));
+      loop.cancel_all_and_drain();
+      CHECK(loop.live_tasks() == 0);
+    }
+    CHECK(corio::test::open_fds() == fds_before);
   }
 
   TEST_CASE("EMFILE at accept: the listener backs off without spinning and serves once fds free up") {
