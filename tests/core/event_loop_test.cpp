@@ -12,7 +12,10 @@
 #include "support.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <csignal>
+#include <cstdio>
+#include <cstdlib>
 #include <fcntl.h>
 #include <stdexcept>
 #include <string>
@@ -251,6 +254,39 @@ TEST_SUITE("event_loop") {
     c.loop.run_until([&] { return ran; });
     t.join();
     CHECK(ran);
+  }
+
+  TEST_CASE("a post racing with the loop going back to sleep always wakes it (50k ping-pongs)") {
+    // Each post lands while the loop is on its way from the previous
+    // callback back into poll (the race a lost wake-up lives in: a wake
+    // that comes after the loop looked for posts and before it sleeps).
+    // No timer runs, so a lost wake would sleep forever: the poster gives
+    // each post 10 s and aborts with a message instead of hanging.
+    clean_loop c;
+    constexpr int rounds = 50000;
+    std::atomic<int> ran{0};
+    std::atomic<bool> lost{false};
+    std::thread poster([&] {
+      unsigned x = 12345;
+      for (int i = 0; i < rounds && !lost; ++i) {
+        // A spin of 0 to ~2 us first, so that posts fall at every point of the way.
+        x = x * 1103515245 + 12345;
+        for (unsigned spin = (x >> 16) % 512; spin > 0; --spin) std::atomic_signal_fence(std::memory_order_seq_cst);
+        c.loop.call_soon_threadsafe([&] { ran.fetch_add(1, std::memory_order_release); });
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (ran.load(std::memory_order_acquire) <= i) {
+          if (std::chrono::steady_clock::now() > deadline) {
+            std::fprintf(stderr, "lost wake-up: post %d of %d not run after 10 s (backend %s)\n", i, rounds,
+                         std::string(c.loop.io().name()).c_str());
+            std::abort();
+          }
+          std::this_thread::yield();
+        }
+      }
+    });
+    c.loop.run_until([&] { return ran.load(std::memory_order_acquire) == rounds; });
+    poster.join();
+    CHECK(ran.load() == rounds);
   }
 
   TEST_CASE("yield_now lets the other ready tasks run first") {

@@ -2,7 +2,8 @@
 //
 // runtime: n loops on n distinct threads running in parallel, stop() from
 // another thread, failure propagation (and the others stopped), call_on
-// between loops, several runs on one runtime, pinning.
+// between loops, several runs on one runtime, pinning; stop() at every
+// moment of a run, with the loops idle or busy, many times over.
 #include <corio/core/runtime.hpp>
 
 #include <corio/core/future.hpp>
@@ -11,6 +12,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <set>
 #include <stdexcept>
@@ -19,6 +23,38 @@
 
 using namespace std::chrono_literals;
 using corio::task;
+
+namespace {
+
+// Aborts the test binary with a message if it is still armed `limit` after
+// it was made: a lost wake-up hangs forever, and a test that hangs says
+// nothing about where.
+class watchdog {
+ public:
+  watchdog(std::chrono::seconds limit, const char* what) : thread_([this, limit, what] {
+    std::unique_lock lock(m_);
+    if (!cv_.wait_for(lock, limit, [this] { return done_; })) {
+      std::fprintf(stderr, "watchdog: %s still running after %llds\n", what, static_cast<long long>(limit.count()));
+      std::abort();
+    }
+  }) {}
+  ~watchdog() {
+    {
+      std::lock_guard lock(m_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  std::mutex m_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
+}  // namespace
 
 TEST_SUITE("runtime") {
   TEST_CASE("n loops run their mains in parallel on distinct threads") {
@@ -139,6 +175,63 @@ TEST_SUITE("runtime") {
       CHECK(received == messages);
       CHECK(misdelivered == 0);
     }
+  }
+
+  TEST_CASE("stop() at any moment of a run ends it, loops idle or busy (4 loops x 300 runs)") {
+    // Each run is stopped from another thread after a random delay: before
+    // the mains start, while they start, while every loop sleeps in poll
+    // (idle: a 1 h sleep) or while every loop is busy posting to the next
+    // one with call_on, so that stop()'s wake-ups race with loops going to
+    // sleep and with wake-ups already in flight. A lost wake-up leaves
+    // run() waiting for a loop that never looks at the flag: the watchdog
+    // turns that into an abort with a message.
+    constexpr std::size_t n = 4;
+    constexpr int runs = 300;
+    // Outlives the runtime: posts still queued when a run ends run later.
+    std::atomic<std::uint64_t> posts = 0;
+    corio::runtime rt(n);
+    watchdog dog(120s, "the stop() stress test");
+    unsigned x = 2463534242u;
+    int busy_runs = 0;
+    for (int r = 0; r < runs; ++r) {
+      x ^= x << 13;
+      x ^= x >> 17;
+      x ^= x << 5;
+      const bool busy = r % 2 == 1;
+      const auto delay = std::chrono::microseconds(x % 3000);
+      std::atomic<int> started = 0, unwound = 0;
+      const std::uint64_t posts_before = posts.load();
+      std::thread stopper([&] {
+        std::this_thread::sleep_for(delay);
+        rt.stop();
+      });
+      rt.run([&](std::size_t i) -> task<void> {
+        struct on_exit {
+          std::atomic<int>& n;
+          ~on_exit() { ++n; }
+        } guard{unwound};
+        ++started;
+        if (!busy)
+          for (;;) co_await corio::sleep(1h);
+        for (;;) {
+          rt.call_on((i + 1) % n, [&] { ++posts; });
+          co_await corio::yield_now();
+        }
+      });
+      stopper.join();
+      // A main that had not started when stop() came never runs its body.
+      CHECK(unwound.load() == started.load());
+      CHECK_FALSE(rt.stop_requested());
+      if (busy && posts.load() > posts_before) ++busy_runs;
+    }
+    MESSAGE(runs << " runs stopped, " << busy_runs << " of them with the loops busy posting to each other");
+    // The runtime still runs after all that.
+    std::atomic<int> ran = 0;
+    rt.run([&](std::size_t) -> task<void> {
+      ++ran;
+      co_return;
+    });
+    CHECK(ran == int(n));
   }
 
   TEST_CASE("pinned loops still run") {
