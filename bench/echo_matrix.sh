@@ -34,6 +34,8 @@
 # untouched, and keeps the raw results under build/echo-matrix/.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
 BUILD=${BUILD:-$root/build/release} PEERS=${PEERS:-/work/shared/peers}
 export CONFIGS=${CONFIGS:-"1:64 100:64 1000:64 100:4096 100:64:16"}
 export ROUNDS=${ROUNDS:-5} DURATION=${DURATION:-5}
@@ -51,12 +53,7 @@ work=$(mktemp -d /tmp/echo_matrix.XXXXXX)
 spid= tpid=
 cleanup() {
   [[ -n $tpid ]] && kill -INT "$tpid" 2>/dev/null && wait "$tpid" 2>/dev/null
-  if [[ -n $spid ]]; then
-    kill -TERM "$spid" 2>/dev/null
-    for _ in $(seq 30); do kill -0 "$spid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$spid" 2>/dev/null
-    wait "$spid" 2>/dev/null
-  fi
+  [[ -n $spid ]] && bench_stop "$spid" 3
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -116,10 +113,9 @@ fi
 
 ((SYSCALL_MSGS > 0)) || exit 0
 command -v strace >/dev/null || { echo "echo_matrix: strace is not installed; syscall counts skipped" >&2; exit 1; }
-if [[ -n "${NOPIN:-}" ]]; then spin=(); cpin=(); else spin=(taskset -c "${SERVER_CPU:-0}"); cpin=(taskset -c "${CLIENT_CPU:-1}"); fi
+bench_pins
 # Hold the harness's lock while measuring, as its own scripts do.
-exec 9>/tmp/peers-bench.lock
-flock -w 900 9 || { echo "echo_matrix: /tmp/peers-bench.lock is held (another benchmark?)" >&2; exit 1; }
+bench_lock echo_matrix || exit 1
 
 echo "### Syscalls per echoed message ($SYSCALL_CONNS connections, ${SYSCALL_SIZE} B, ping-pong, $SYSCALL_MSGS messages, strace -c -f on the server)"
 echo
@@ -128,17 +124,11 @@ echo "|---|---|---|"
 status=0
 for i in "${!names[@]}"; do
   name=${names[$i]}
-  port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  port=$(bench_free_port)
   scmd=${cmds[$i]//"{port}"/$port}
   (cd "$work" && exec "${spin[@]}" bash -c "exec $scmd") >"$work/server.log" 2>&1 &
   spid=$!
-  ready=
-  for _ in $(seq 100); do
-    kill -0 "$spid" 2>/dev/null || break
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then ready=1; break; fi
-    sleep 0.1
-  done
-  if [[ -z $ready ]]; then
+  if ! bench_wait_listening "$spid" "$port"; then
     echo "| $name | server did not start | |"
     status=1
   else
@@ -166,10 +156,7 @@ for i in "${!names[@]}"; do
         }' "$work/strace.txt"
     fi
   fi
-  kill -TERM "$spid" 2>/dev/null
-  for _ in $(seq 30); do kill -0 "$spid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$spid" 2>/dev/null
-  wait "$spid" 2>/dev/null
+  bench_stop "$spid" 3
   spid=
 done
 exit $status

@@ -24,6 +24,8 @@
 # twice without an error.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
 CONNS=${CONNS:-19000} PROCS=${PROCS:-4} TIMEOUT=${TIMEOUT:-180}
 BUILD=${BUILD:-$root/build/release} PEERS=${PEERS:-/work/shared/peers}
 servers=("$@")
@@ -39,7 +41,7 @@ if ((CONNS + 64 > limit)); then
   echo "scale_connections: CONNS=$CONNS does not fit the open-file limit $limit (hard $(ulimit -Hn))" >&2
   exit 2
 fi
-if [[ -n "${NOPIN:-}" ]]; then spin=(); cpin=(); else spin=(taskset -c 0); cpin=(taskset -c 1); fi
+bench_pins
 
 server_cmd() {
   case $1 in
@@ -55,14 +57,8 @@ server_cmd() {
 
 work=$(mktemp -d /tmp/scale_connections.XXXXXX)
 pids=()  # every process this script started and has not reaped
-stop() {  # stop PID: TERM, up to 5 s, then KILL
-  kill -TERM "$1" 2>/dev/null
-  for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$1" 2>/dev/null
-  wait "$1" 2>/dev/null
-}
 cleanup() {
-  for p in "${pids[@]}"; do stop "$p"; done
+  for p in "${pids[@]}"; do bench_stop "$p"; done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -70,8 +66,7 @@ trap 'exit 130' INT TERM
 
 # Other benchmarks on this machine queue on the peers' lock instead of
 # sharing the CPUs with this one.
-exec 9>/tmp/peers-bench.lock
-flock -w 900 9 || { echo "scale_connections: /tmp/peers-bench.lock is held (another benchmark?)" >&2; exit 1; }
+bench_lock scale_connections || exit 1
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 fds() { ls "/proc/$1/fd" | wc -l; }
@@ -97,24 +92,18 @@ sum_field() {  # sum of field $2 over the clients' lines starting with $1
 
 rows=() failed=0
 for name in "${servers[@]}"; do
-  port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  port=$(bench_free_port)
   cmd=$(server_cmd "$name" "$port") || { echo "scale_connections: unknown server '$name'" >&2; exit 2; }
   read -r -a argv <<<"$cmd"
   [[ -x ${argv[0]} ]] || { echo "scale_connections: $name: ${argv[0]} is not built, skipped" >&2; failed=1; continue; }
   "${spin[@]}" "${argv[@]}" >"$work/server.log" 2>&1 &
   spid=$!
   pids=("$spid")
-  ready=
-  for _ in $(seq 100); do
-    kill -0 "$spid" 2>/dev/null || break
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then ready=1; break; fi
-    sleep 0.1
-  done
-  if [[ -z $ready ]]; then
+  if ! bench_wait_listening "$spid" "$port"; then
     echo "scale_connections: $name did not accept on port $port:" >&2
     cat "$work/server.log" >&2
     failed=1
-    stop "$spid"; pids=()
+    bench_stop "$spid"; pids=()
     continue
   fi
   sleep 0.5
@@ -143,8 +132,8 @@ for name in "${servers[@]}"; do
   ok2=$(sum_field again ok) err2=$(sum_field again errors)
   rss2=$(rss_kib "$spid")
 
-  for p in "${cpids[@]}"; do stop "$p"; done
-  stop "$spid"
+  for p in "${cpids[@]}"; do bench_stop "$p"; done
+  bench_stop "$spid"
   pids=()
   grep -h first_error "$work"/client.* >&2
   if ((ok1 != CONNS || ok2 != CONNS || err1 + err2 > 0)); then failed=1; fi

@@ -22,9 +22,11 @@ conns=${2:-1000}
 msgs=${3:-200000}
 size=${4:-64}
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
 server=${SERVER:-$root/build/release/examples/echo_server}
 echoload=${ECHOLOAD:-/work/shared/peers/build/echoload}
-port=${PORT:-$((20000 + RANDOM % 20000))}
+port=${PORT:-$(bench_free_port)}
 
 ulimit -n "$(ulimit -Hn)"
 work=$(mktemp -d)
@@ -32,7 +34,7 @@ server_pid=
 strace_pid=
 cleanup() {
   [[ -n $strace_pid ]] && kill -INT "$strace_pid" 2>/dev/null || true
-  [[ -n $server_pid ]] && kill -TERM "$server_pid" 2>/dev/null || true
+  [[ -n $server_pid ]] && bench_stop "$server_pid"
   wait 2>/dev/null || true
   rm -rf "$work"
 }
@@ -42,10 +44,11 @@ trap cleanup EXIT
 # shellcheck disable=SC2086
 "$server" --backend "$backend" --port "$port" ${SERVER_ARGS:-} >"$work/server.log" 2>&1 &
 server_pid=$!
-for _ in $(seq 50); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-  sleep 0.1
-done
+if ! bench_wait_listening "$server_pid" "$port" 50; then
+  echo "syscalls_per_message: the server did not accept on port $port:" >&2
+  cat "$work/server.log" >&2
+  exit 1
+fi
 strace -c -f -q -p "$server_pid" -o "$work/strace.txt" &
 strace_pid=$!
 sleep 1  # strace attaches to every thread
