@@ -348,7 +348,11 @@ class uring_backend final : public backend {
   int poll(std::optional<std::chrono::nanoseconds> timeout) override {
     int completed = complete_ready();
     flush_backlog();
-    if (completed > 0 || io_uring_cq_ready(&ring_) > 0 || !backlog_.empty()) timeout = std::chrono::nanoseconds::zero();
+    // Never sleep without the wake READ in the ring: a wake() meanwhile
+    // would write an eventfd that nothing reads, and its flag would swallow
+    // every later one (a lost wake-up).
+    if (completed > 0 || io_uring_cq_ready(&ring_) > 0 || !backlog_.empty() || wake_backlogged_)
+      timeout = std::chrono::nanoseconds::zero();
     enter(timeout);
     return completed + reap();
   }
