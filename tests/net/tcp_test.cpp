@@ -28,6 +28,7 @@
 #include <sys/wait.h>
 #include <system_error>
 #include <unistd.h>
+#include <utility>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -188,6 +189,17 @@ int emfile_child(tcp_listener& l, int room, int total) {
     return 2;
   }
 }
+
+// A connected pair on loopback: the client's end and the server's.
+task<std::pair<tcp_stream, tcp_stream>> connected_pair() {
+  auto l = tcp_listener::bind(address::loopback_v4(0));
+  auto accepting = corio::spawn(l.accept());
+  tcp_stream c = co_await tcp_stream::connect(l.local_address());
+  tcp_stream s = co_await accepting;
+  co_return std::pair(std::move(c), std::move(s));
+}
+
+task<void> write_everything(tcp_stream& c, const std::vector<std::byte>& data) { co_await c.write_all(data); }
 
 // Reads what `fd` holds now (never waits) and appends it to `got`.
 void read_all_queued(int fd, std::vector<std::byte>& got) {
@@ -483,13 +495,9 @@ TEST_SUITE("tcp") {
 
   TEST_CASE("a writer to a reader that does not read suspends, with memory bounded by the socket buffers") {
     run_test([]() -> task<void> {
-      auto l = tcp_listener::bind(address::loopback_v4(0));
-      auto accepting = corio::spawn(l.accept());
-      tcp_stream c = co_await tcp_stream::connect(l.local_address());
-      tcp_stream s = co_await accepting;
+      auto [c, s] = co_await connected_pair();
       auto data = pattern(16 << 20, 7);
-      auto writer = [](tcp_stream& c, const std::vector<std::byte>& data) -> task<void> { co_await c.write_all(data); };
-      auto w = corio::spawn(writer(c, data));
+      auto w = corio::spawn(write_everything(c, data));
       co_await corio::sleep(50ms);
       CHECK_FALSE(w.done());  // suspended: the peer's window and our send buffer are full
       int queued = 0;
@@ -523,13 +531,9 @@ TEST_SUITE("tcp") {
 
   TEST_CASE("cancelling a write blocked on a full peer raises cancelled_error") {
     run_test([]() -> task<void> {
-      auto l = tcp_listener::bind(address::loopback_v4(0));
-      auto accepting = corio::spawn(l.accept());
-      tcp_stream c = co_await tcp_stream::connect(l.local_address());
-      tcp_stream s = co_await accepting;
+      auto [c, s] = co_await connected_pair();
       auto data = pattern(16 << 20, 8);
-      auto writer = [](tcp_stream& c, const std::vector<std::byte>& data) -> task<void> { co_await c.write_all(data); };
-      auto w = corio::spawn(writer(c, data));
+      auto w = corio::spawn(write_everything(c, data));
       co_await corio::sleep(20ms);
       REQUIRE_FALSE(w.done());
       w.cancel();
@@ -550,17 +554,13 @@ TEST_SUITE("tcp") {
 
   TEST_CASE("write_all to a slow reader loops in its awaiter: no coroutine frame of its own, every byte exact") {
     run_test([]() -> task<void> {
-      auto l = tcp_listener::bind(address::loopback_v4(0));
-      auto accepting = corio::spawn(l.accept());
-      tcp_stream c = co_await tcp_stream::connect(l.local_address());
-      tcp_stream s = co_await accepting;
+      auto [c, s] = co_await connected_pair();
       auto data = pattern(8 << 20, 11);
       // Two tasks of one shape: one suspended in write_all, one in a read
       // (an op in its awaiter, no frame). They must cost as many frames.
-      auto writer = [](tcp_stream& c, const std::vector<std::byte>& data) -> task<void> { co_await c.write_all(data); };
       auto reader = [](tcp_stream& c, std::vector<std::byte>& buf) -> task<void> { co_await c.read_some(buf); };
       long before = corio::detail::frame_stats().live;
-      auto w = corio::spawn(writer(c, data));
+      auto w = corio::spawn(write_everything(c, data));
       co_await corio::sleep(20ms);
       REQUIRE_FALSE(w.done());  // the first write did not fit
       long with_writer = corio::detail::frame_stats().live;
@@ -597,10 +597,7 @@ TEST_SUITE("tcp") {
 
   TEST_CASE("write_all_for to a reader that does not read times out, and the peer got an exact prefix") {
     run_test([]() -> task<void> {
-      auto l = tcp_listener::bind(address::loopback_v4(0));
-      auto accepting = corio::spawn(l.accept());
-      tcp_stream c = co_await tcp_stream::connect(l.local_address());
-      tcp_stream s = co_await accepting;
+      auto [c, s] = co_await connected_pair();
       auto data = pattern(16 << 20, 12);
       std::string expected = "write to " + s.local_address().to_string() + " timed out";
       CHECK_THROWS_WITH_AS(co_await c.write_all_for(data, 50ms), doctest::Contains(expected.c_str()),
@@ -619,17 +616,9 @@ TEST_SUITE("tcp") {
     std::size_t fds_before = corio::test::open_fds();
     {
       corio::event_loop loop;
-      auto l = tcp_listener::bind(address::loopback_v4(0));
-      auto connect_pair = [](tcp_listener& l, tcp_stream& c, tcp_stream& s) -> task<void> {
-        auto accepting = corio::spawn(l.accept());
-        c = co_await tcp_stream::connect(l.local_address());
-        s = co_await accepting;
-      };
-      tcp_stream c, s;
-      loop.run_until_complete(connect_pair(l, c, s));
+      auto [c, s] = loop.run_until_complete(connected_pair());
       auto data = pattern(16 << 20, 13);
-      auto writer = [](tcp_stream& c, const std::vector<std::byte>& data) -> task<void> { co_await c.write_all(data); };
-      auto w = loop.spawn(writer(c, data));
+      auto w = loop.spawn(write_everything(c, data));
       loop.run_until([&] { return w.status() == corio::task_status::suspended; });
       // Make room, then step the loop until the send in flight has completed
       // (partially: 16 MiB never fits) and the next one waits in the ready
