@@ -190,7 +190,7 @@ TEST_SUITE("runtime") {
     // Outlives the runtime: posts still queued when a run ends run later.
     std::atomic<std::uint64_t> posts = 0;
     corio::runtime rt(n);
-    watchdog dog(120s, "the stop() stress test");
+    watchdog dog(60s, "the stop() stress test");
     unsigned x = 2463534242u;
     int busy_runs = 0;
     for (int r = 0; r < runs; ++r) {
