@@ -55,8 +55,8 @@
 // falls back to POLL_ADD + recv into a heap buffer (backend::buffers()), and
 // the next recv_pooled arms a multishot again. forget(fd) cancels the
 // multishot, fails its readers with ECANCELED and returns every queued
-// buffer; the recv_conn lives on until the kernel's last CQE for it (whose
-// buffer, if any, goes back too). Kernels without buffer rings or multishot
+// buffer; what the cancelled multishot still posts is recognised by its
+// generation and its buffers go back too. Kernels without buffer rings or multishot
 // recv (probed on a socketpair) do POLL_ADD + recv into the heap pool,
 // which is what epoll does.
 //
@@ -110,7 +110,7 @@ constexpr std::uint64_t tag_probe_recv = 7;
 // An acceptor's user_data is its address with these low bits set (an
 // acceptor is 8-byte aligned too, and an op's low three bits are zero).
 constexpr std::uint64_t tag_acceptor = 4;
-constexpr std::uint64_t tag_recv = 6;  // a recv_conn's multishot RECV
+constexpr std::uint64_t tag_recv = 6;  // a connection's multishot RECV (recv_ud)
 constexpr std::uint64_t tag_mask = 7;
 
 // backend_flags bits. connect_started is detail::perform_io's (io_perform.cpp):
@@ -155,32 +155,47 @@ constexpr std::uint16_t pool_group = 0;
 constexpr std::size_t recv_queue_limit = 8;
 
 // One connection's multishot RECV and what it received ahead of demand.
+// They live by value in a table indexed by fd (32 bytes each, no allocation
+// per connection), so a CQE cannot carry a recv_conn's address: its
+// user_data is the fd and the slot's generation (recv_ud). forget(fd)
+// bumps the generation, so the CQEs a retired multishot still posts (until
+// the kernel's last) are recognised as stale and their buffers go back,
+// while a new connection on the same fd number uses the slot at once.
 struct recv_conn {
-  explicit recv_conn(int f) noexcept : fd(f) {}
   struct item {
     std::int32_t res;  // > 0: bytes in buffer `bid`; 0: EOF; < 0: -errno
     std::uint32_t bid;
   };
-  bool has_queued() const noexcept { return head < queued.size(); }
+  // Made the first time a result arrives with no reader: most connections
+  // (a reader always waiting) never have one.
+  struct queue {
+    std::vector<item> items;  // from `head` on
+    std::size_t head = 0;
+  };
+  bool has_queued() const noexcept { return queued && queued->head < queued->items.size(); }
   item pop() noexcept {
-    item it = queued[head++];
-    if (head == queued.size()) {
-      queued.clear();
-      head = 0;
+    item it = queued->items[queued->head++];
+    if (queued->head == queued->items.size()) {
+      queued->items.clear();
+      queued->head = 0;
     }
     return it;
   }
-  std::size_t queued_count() const noexcept { return queued.size() - head; }
+  std::size_t queued_count() const noexcept { return queued ? queued->items.size() - queued->head : 0; }
 
-  int fd;
-  bool armed = false;      // the multishot is in the kernel (its last CQE not yet seen)
-  bool disarming = false;  // its cancel is queued
-  bool need_arm = false;   // arming found no SQE: flush_backlog retries
-  bool dying = false;      // forgotten: return what still arrives, free at the last CQE
-  op_list waiters;         // pooled recv ops, oldest first
-  std::vector<item> queued;  // from `head` on
-  std::size_t head = 0;
+  op_list waiters;                // pooled recv ops, oldest first
+  std::unique_ptr<queue> queued;  // results nobody waited for
+  std::uint32_t gen = 0;          // bumped when the connection is forgotten
+  bool active = false;            // a pooled recv was submitted since the last forget
+  bool armed = false;             // the multishot is in the kernel (its last CQE not yet seen)
+  bool disarming = false;         // its cancel is queued
+  bool need_arm = false;          // arming found no SQE: flush_backlog retries
 };
+
+// A multishot RECV's user_data: generation, fd, tag (an fd fits 29 bits).
+constexpr std::uint64_t recv_ud(int fd, std::uint32_t gen) noexcept {
+  return std::uint64_t{gen} << 32 | static_cast<std::uint64_t>(fd) << 3 | tag_recv;
+}
 
 // The ring's buffers as a buffer_pool: the kernel acquires, a lease releases.
 class ring_pool final : public buffer_pool {
@@ -758,8 +773,8 @@ class uring_backend final : public backend {
     }
     if (recv_backlogged_) {
       recv_backlogged_ = false;
-      for (auto& c : conns_)
-        if (c && c->need_arm) arm(*c);
+      for (std::size_t fd = 0; fd < conns_.size(); ++fd)
+        if (conns_[fd].need_arm) arm(static_cast<int>(fd), conns_[fd]);
     }
     std::size_t i = 0;
     for (; i < backlog_.size(); ++i) {
@@ -913,28 +928,22 @@ class uring_backend final : public backend {
 
   recv_conn* find_conn(int fd) noexcept {
     auto i = static_cast<std::size_t>(fd);
-    return i < conns_.size() ? conns_[i].get() : nullptr;
+    return i < conns_.size() && conns_[i].active ? &conns_[i] : nullptr;
   }
 
   void submit_recv_pooled(io_op& op) {
     // What may throw runs before the op changes hands: the fd's op list (an
-    // ENOBUFS fallback joins it), the recv_conn, room in dying_conns_.
+    // ENOBUFS fallback joins it) and the fd's slot.
     list_for(op.fd);
     auto i = static_cast<std::size_t>(op.fd);
     if (i >= conns_.size()) conns_.resize(std::max<std::size_t>(64, i + 1));  // as in list_for
-    recv_conn* c = conns_[i].get();
-    if (!c) {
-      if (dying_conns_.capacity() < dying_conns_.size() + live_conns_ + 1)
-        dying_conns_.reserve(2 * (dying_conns_.size() + live_conns_ + 1));
-      conns_[i] = std::make_unique<recv_conn>(op.fd);
-      c = conns_[i].get();
-      ++live_conns_;
-    }
+    recv_conn& c = conns_[i];
+    c.active = true;
     op.state = op_state::submitted;
     op.backend_flags &= static_cast<std::uint8_t>(~(poll_first | backlogged | recv_waiting | accept_ready));
     ++inflight_;
-    if (c->has_queued()) {
-      recv_conn::item it = c->pop();
+    if (c.has_queued()) {
+      recv_conn::item it = c.pop();
       op.res = it.res;
       op.buf_id = it.bid;
       op.backend_flags |= accept_ready;
@@ -942,44 +951,42 @@ class uring_backend final : public backend {
       return;
     }
     op.backend_flags |= recv_waiting;
-    c->waiters.push(op);
-    arm(*c);
+    c.waiters.push(op);
+    arm(op.fd, c);
   }
 
-  void arm(recv_conn& c) noexcept {
+  void arm(int fd, recv_conn& c) noexcept {
     c.need_arm = false;
-    if (c.armed || c.dying) return;  // a disarming one is re-armed at its last CQE
+    if (c.armed) return;  // a disarming one is re-armed at its last CQE
     io_uring_sqe* sqe = get_sqe();
     if (!sqe) {
       c.need_arm = recv_backlogged_ = true;
       return;
     }
-    io_uring_prep_recv_multishot(sqe, c.fd, nullptr, 0, 0);
+    io_uring_prep_recv_multishot(sqe, fd, nullptr, 0, 0);
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = pool_group;
-    io_uring_sqe_set_data64(sqe, reinterpret_cast<std::uint64_t>(&c) | tag_recv);
+    io_uring_sqe_set_data64(sqe, recv_ud(fd, c.gen));
     c.armed = true;
   }
 
-  void disarm(recv_conn& c) noexcept {
+  void disarm(int fd, recv_conn& c) noexcept {
     if (!c.armed || c.disarming) return;
     c.disarming = true;
     io_uring_sqe* sqe = get_sqe();
     if (!sqe) return;  // only if the kernel refuses a flush; the queue then grows past its limit
-    io_uring_prep_cancel64(sqe, reinterpret_cast<std::uint64_t>(&c) | tag_recv, 0);
+    io_uring_prep_cancel64(sqe, recv_ud(fd, c.gen), 0);
     io_uring_sqe_set_data64(sqe, tag_cancel);
     if (features_ & IORING_FEAT_CQE_SKIP) io_uring_sqe_set_flags(sqe, IOSQE_CQE_SKIP_SUCCESS);
   }
 
   // forget(fd) of a connection with pooled recvs: readers fail with
   // ECANCELED, queued buffers go back, the multishot is cancelled and the
-  // recv_conn waits in dying_conns_ for its last CQE. Returns whether a
-  // cancel was queued.
+  // slot moves to the next generation (what the old multishot still posts
+  // is stale: see recv_conn). Returns whether a cancel was queued.
   bool retire_conn(int fd) noexcept {
-    auto i = static_cast<std::size_t>(fd);
-    if (i >= conns_.size() || !conns_[i]) return false;
-    std::unique_ptr<recv_conn> c = std::move(conns_[i]);
-    --live_conns_;
+    recv_conn* c = find_conn(fd);
+    if (!c) return false;
     for (io_op* op = ready_.head; op;) {
       io_op* next = op->next;
       if (op->fd == fd && op->kind == op_kind::recv) {
@@ -997,11 +1004,12 @@ class uring_backend final : public backend {
       recv_conn::item it = c->pop();
       if (it.res > 0) pool_->release(it.bid);
     }
-    if (!c->armed) return false;  // nothing in the kernel: freed here
-    disarm(*c);
-    c->dying = true;
-    dying_conns_.push_back(std::move(c));  // capacity reserved by submit_recv_pooled
-    return true;
+    c->queued.reset();
+    const bool in_kernel = c->armed;
+    disarm(fd, *c);
+    ++c->gen;
+    c->active = c->armed = c->disarming = c->need_arm = false;
+    return in_kernel;
   }
 
   // The multishot ended with ENOBUFS: the reader at the head reads through
@@ -1021,37 +1029,40 @@ class uring_backend final : public backend {
   }
 
   // One CQE of a multishot RECV. Returns 1 if it completed an op.
-  int on_recv_cqe(recv_conn& c, std::int32_t res, unsigned cflags) noexcept {
+  int on_recv_cqe(std::uint64_t ud, std::int32_t res, unsigned cflags) noexcept {
     const bool last = !(cflags & IORING_CQE_F_MORE);
     const bool buffer = cflags & IORING_CQE_F_BUFFER;
     const auto bid = static_cast<std::uint32_t>(cflags >> IORING_CQE_BUFFER_SHIFT);
-    if (last) c.armed = c.disarming = false;
+    const auto fd = static_cast<int>((ud & 0xffff'ffff) >> 3);
     if (buffer) pool_->taken();
-    if (c.dying) {
-      if (buffer) pool_->release(bid);
-      if (last) std::erase_if(dying_conns_, [&c](auto& d) { return d.get() == &c; });
+    recv_conn* c = find_conn(fd);
+    if (!c || c->gen != static_cast<std::uint32_t>(ud >> 32)) {
+      if (buffer) pool_->release(bid);  // a forgotten connection's: nobody reads it
       return 0;
     }
+    if (last) c->armed = c->disarming = false;
     if (buffer && res <= 0) pool_->release(bid);  // not expected: a buffer is used only by data
     int completed = 0;
     if (last && res == -ECANCELED) {
       // Our cancel (queue full): nothing to tell a reader.
     } else if (last && res == -ENOBUFS) {
       pool_->grow_if_low();
-      if (io_op* op = c.waiters.head) {
-        c.waiters.unlink(*op);
+      if (io_op* op = c->waiters.head) {
+        c->waiters.unlink(*op);
         fall_back(*op);
       }
-    } else if (io_op* op = c.waiters.head) {
-      c.waiters.unlink(*op);
+    } else if (io_op* op = c->waiters.head) {
+      c->waiters.unlink(*op);
       op->buf_id = bid;
       finish_parked(*op, res);
       completed = 1;
     } else {
-      c.queued.push_back({res, bid});  // bad_alloc here terminates: noexcept
-      if (c.queued_count() >= recv_queue_limit) disarm(c);
+      // bad_alloc here terminates: noexcept
+      if (!c->queued) c->queued = std::make_unique<recv_conn::queue>();
+      c->queued->items.push_back({res, bid});
+      if (c->queued_count() >= recv_queue_limit) disarm(fd, *c);
     }
-    if (!c.armed && !c.waiters.empty()) arm(c);
+    if (!c->armed && !c->waiters.empty()) arm(fd, *c);
     return completed;
   }
 
@@ -1103,8 +1114,8 @@ class uring_backend final : public backend {
         arm_wake();
       } else if (ud > tag_mask && (ud & tag_mask) == tag_acceptor && ud != LIBURING_UDATA_TIMEOUT) {
         completed += on_accept_cqe(*reinterpret_cast<acceptor*>(ud & ~tag_mask), cqe->res, cqe->flags);
-      } else if (ud > tag_mask && (ud & tag_mask) == tag_recv && ud != LIBURING_UDATA_TIMEOUT) {
-        completed += on_recv_cqe(*reinterpret_cast<recv_conn*>(ud & ~tag_mask), cqe->res, cqe->flags);
+      } else if ((ud & tag_mask) == tag_recv) {  // no other tag ends in 6 (recv_ud(0, 0) is 6 itself)
+        completed += on_recv_cqe(ud, cqe->res, cqe->flags);
       } else if (ud <= tag_mask || ud == LIBURING_UDATA_TIMEOUT) {
         // A cancel's own answer (0, -ENOENT: it had finished, -EALREADY: it
         // is running); the op's CQE is what counts.
@@ -1178,9 +1189,7 @@ class uring_backend final : public backend {
   std::vector<std::unique_ptr<acceptor>> acceptors_;  // one per listener with an accept in flight
   std::vector<std::unique_ptr<acceptor>> dying_;      // forgotten, waiting for their last CQE
   op_list ready_;                                     // accept / pooled recv ops handed a queued result
-  std::vector<std::unique_ptr<recv_conn>> conns_;       // by fd: connections with a pooled recv
-  std::vector<std::unique_ptr<recv_conn>> dying_conns_;  // forgotten, waiting for their last CQE
-  std::size_t live_conns_ = 0;
+  std::vector<recv_conn> conns_;  // by fd: connections with a pooled recv
   bool recv_backlogged_ = false;
   io_uring_buf_ring* br_ = nullptr;
   std::byte* slab_ = nullptr;
