@@ -154,6 +154,18 @@ constexpr std::uint16_t pool_group = 0;
 // multishot is cancelled (the socket's own buffer holds the rest).
 constexpr std::size_t recv_queue_limit = 8;
 
+// What a multishot SQE that stays in the kernel (a listener's ACCEPT, a
+// connection's RECV) needs of its owner: whether it is there, whether its
+// cancel is on the way, and whether arming it waits for an SQE. The kernel
+// ends one with a CQE without IORING_CQE_F_MORE (end_cqe), after which it
+// is armed again only if a reader still waits.
+struct multishot {
+  bool armed = false;      // in the kernel (its last CQE not yet seen)
+  bool disarming = false;  // its cancel is queued
+  bool need_arm = false;   // arming found no SQE: flush_backlog retries
+  void end_cqe() noexcept { armed = disarming = false; }
+};
+
 // One connection's multishot RECV and what it received ahead of demand.
 // They live by value in a table indexed by fd (32 bytes each, no allocation
 // per connection), so a CQE cannot carry a recv_conn's address: its
@@ -186,11 +198,11 @@ struct recv_conn {
   op_list waiters;                // pooled recv ops, oldest first
   std::unique_ptr<queue> queued;  // results nobody waited for
   std::uint32_t gen = 0;          // bumped when the connection is forgotten
-  bool active = false;            // a pooled recv was submitted since the last forget
-  bool armed = false;             // the multishot is in the kernel (its last CQE not yet seen)
-  bool disarming = false;         // its cancel is queued
-  bool need_arm = false;          // arming found no SQE: flush_backlog retries
+  multishot recv;
+  bool active = false;  // a pooled recv was submitted since the last forget
 };
+
+static_assert(sizeof(recv_conn) <= 32, "one per fd: bench/scale_connections.sh counts every byte");
 
 // A multishot RECV's user_data: generation, fd, tag (an fd fits 29 bits).
 constexpr std::uint64_t recv_ud(int fd, std::uint32_t gen) noexcept {
@@ -253,9 +265,7 @@ class ring_pool final : public buffer_pool {
 struct acceptor {
   explicit acceptor(int f) noexcept : fd(f) {}
   int fd;
-  bool armed = false;      // the multishot ACCEPT is in the kernel (its last CQE not yet seen)
-  bool disarming = false;  // its cancel is queued
-  bool need_arm = false;   // arming found no SQE: flush_backlog retries
+  multishot accept;
   bool dying = false;      // forgotten: close whatever still arrives, free at the last CQE
   op_list waiters;         // accept ops, oldest first
   std::deque<std::int32_t> queued;  // results nobody waited for: fds, or -errno
@@ -695,8 +705,9 @@ class uring_backend final : public backend {
     prep_cancel(sqe, op);
   }
 
-  void prep_cancel(io_uring_sqe* sqe, io_op& op) noexcept {
-    io_uring_prep_cancel64(sqe, reinterpret_cast<std::uint64_t>(&op), 0);
+  void prep_cancel(io_uring_sqe* sqe, io_op& op) noexcept { prep_cancel(sqe, reinterpret_cast<std::uint64_t>(&op)); }
+  void prep_cancel(io_uring_sqe* sqe, std::uint64_t ud) noexcept {
+    io_uring_prep_cancel64(sqe, ud, 0);
     io_uring_sqe_set_data64(sqe, tag_cancel);
     // A cancel that found its op says nothing worth a CQE (5.17).
     if (features_ & IORING_FEAT_CQE_SKIP) io_uring_sqe_set_flags(sqe, IOSQE_CQE_SKIP_SUCCESS);
@@ -769,12 +780,12 @@ class uring_backend final : public backend {
     if (accept_backlogged_) {
       accept_backlogged_ = false;
       for (auto& a : acceptors_)
-        if (a->need_arm) arm(*a);
+        if (a->accept.need_arm) arm(*a);
     }
     if (recv_backlogged_) {
       recv_backlogged_ = false;
       for (std::size_t fd = 0; fd < conns_.size(); ++fd)
-        if (conns_[fd].need_arm) arm(static_cast<int>(fd), conns_[fd]);
+        if (conns_[fd].recv.need_arm) arm(static_cast<int>(fd), conns_[fd]);
     }
     std::size_t i = 0;
     for (; i < backlog_.size(); ++i) {
@@ -823,26 +834,36 @@ class uring_backend final : public backend {
   }
 
   void arm(acceptor& a) noexcept {
-    a.need_arm = false;
-    if (a.armed || a.dying) return;  // a disarming one is re-armed at its last CQE
-    io_uring_sqe* sqe = get_sqe();
-    if (!sqe) {
-      a.need_arm = accept_backlogged_ = true;
-      return;
-    }
+    if (a.dying) return;
+    io_uring_sqe* sqe = arm_sqe(a.accept, accept_backlogged_);
+    if (!sqe) return;
     io_uring_prep_multishot_accept(sqe, a.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     io_uring_sqe_set_data64(sqe, reinterpret_cast<std::uint64_t>(&a) | tag_acceptor);
-    a.armed = true;
   }
 
-  void disarm(acceptor& a) noexcept {
-    if (!a.armed || a.disarming) return;
-    a.disarming = true;
+  // --- what the multishot ACCEPT and RECV share ---
+
+  // The SQE that arms m, or null: already armed (a disarming one is re-armed
+  // at its last CQE), or no SQE (flush_backlog retries, `backlogged` says so).
+  io_uring_sqe* arm_sqe(multishot& m, bool& backlogged) noexcept {
+    m.need_arm = false;
+    if (m.armed) return nullptr;
+    io_uring_sqe* sqe = get_sqe();
+    if (!sqe) {
+      m.need_arm = backlogged = true;
+      return nullptr;
+    }
+    m.armed = true;
+    return sqe;
+  }
+
+  // Cancels the multishot whose user_data is ud (once).
+  void disarm(multishot& m, std::uint64_t ud) noexcept {
+    if (!m.armed || m.disarming) return;
+    m.disarming = true;
     io_uring_sqe* sqe = get_sqe();
     if (!sqe) return;  // only if the kernel refuses a flush; the queue then grows past its limit
-    io_uring_prep_cancel64(sqe, reinterpret_cast<std::uint64_t>(&a) | tag_acceptor, 0);
-    io_uring_sqe_set_data64(sqe, tag_cancel);
-    if (features_ & IORING_FEAT_CQE_SKIP) io_uring_sqe_set_flags(sqe, IOSQE_CQE_SKIP_SUCCESS);
+    prep_cancel(sqe, ud);
   }
 
   // The completion of an op that never had an SQE of its own (parked on a
@@ -893,8 +914,8 @@ class uring_backend final : public backend {
     for (std::int32_t r : a->queued)
       if (r >= 0) ::close(r);
     a->queued.clear();
-    if (!a->armed) return false;  // nothing in the kernel: freed here
-    disarm(*a);
+    if (!a->accept.armed) return false;  // nothing in the kernel: freed here
+    disarm(a->accept, reinterpret_cast<std::uint64_t>(a.get()) | tag_acceptor);
     a->dying = true;
     dying_.push_back(std::move(a));  // capacity reserved by submit_accept
     return true;
@@ -903,7 +924,7 @@ class uring_backend final : public backend {
   // One CQE of a multishot ACCEPT. Returns 1 if it completed an op.
   int on_accept_cqe(acceptor& a, std::int32_t res, unsigned cflags) noexcept {
     const bool last = !(cflags & IORING_CQE_F_MORE);
-    if (last) a.armed = a.disarming = false;
+    if (last) a.accept.end_cqe();
     if (a.dying) {
       if (res >= 0) ::close(res);
       if (last) std::erase_if(dying_, [&a](auto& d) { return d.get() == &a; });
@@ -917,10 +938,10 @@ class uring_backend final : public backend {
         completed = 1;
       } else {
         a.queued.push_back(res);  // bad_alloc here terminates: noexcept
-        if (a.queued.size() >= accept_queue_limit) disarm(a);
+        if (a.queued.size() >= accept_queue_limit) disarm(a.accept, reinterpret_cast<std::uint64_t>(&a) | tag_acceptor);
       }
     }
-    if (!a.armed && !a.waiters.empty()) arm(a);
+    if (!a.accept.armed && !a.waiters.empty()) arm(a);
     return completed;
   }
 
@@ -956,28 +977,12 @@ class uring_backend final : public backend {
   }
 
   void arm(int fd, recv_conn& c) noexcept {
-    c.need_arm = false;
-    if (c.armed) return;  // a disarming one is re-armed at its last CQE
-    io_uring_sqe* sqe = get_sqe();
-    if (!sqe) {
-      c.need_arm = recv_backlogged_ = true;
-      return;
-    }
+    io_uring_sqe* sqe = arm_sqe(c.recv, recv_backlogged_);
+    if (!sqe) return;
     io_uring_prep_recv_multishot(sqe, fd, nullptr, 0, 0);
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = pool_group;
     io_uring_sqe_set_data64(sqe, recv_ud(fd, c.gen));
-    c.armed = true;
-  }
-
-  void disarm(int fd, recv_conn& c) noexcept {
-    if (!c.armed || c.disarming) return;
-    c.disarming = true;
-    io_uring_sqe* sqe = get_sqe();
-    if (!sqe) return;  // only if the kernel refuses a flush; the queue then grows past its limit
-    io_uring_prep_cancel64(sqe, recv_ud(fd, c.gen), 0);
-    io_uring_sqe_set_data64(sqe, tag_cancel);
-    if (features_ & IORING_FEAT_CQE_SKIP) io_uring_sqe_set_flags(sqe, IOSQE_CQE_SKIP_SUCCESS);
   }
 
   // forget(fd) of a connection with pooled recvs: readers fail with
@@ -1005,10 +1010,11 @@ class uring_backend final : public backend {
       if (it.res > 0) pool_->release(it.bid);
     }
     c->queued.reset();
-    const bool in_kernel = c->armed;
-    disarm(fd, *c);
+    const bool in_kernel = c->recv.armed;
+    disarm(c->recv, recv_ud(fd, c->gen));
     ++c->gen;
-    c->active = c->armed = c->disarming = c->need_arm = false;
+    c->recv = {};
+    c->active = false;
     return in_kernel;
   }
 
@@ -1040,7 +1046,7 @@ class uring_backend final : public backend {
       if (buffer) pool_->release(bid);  // a forgotten connection's: nobody reads it
       return 0;
     }
-    if (last) c->armed = c->disarming = false;
+    if (last) c->recv.end_cqe();
     if (buffer && res <= 0) pool_->release(bid);  // not expected: a buffer is used only by data
     int completed = 0;
     if (last && res == -ECANCELED) {
@@ -1060,9 +1066,9 @@ class uring_backend final : public backend {
       // bad_alloc here terminates: noexcept
       if (!c->queued) c->queued = std::make_unique<recv_conn::queue>();
       c->queued->items.push_back({res, bid});
-      if (c->queued_count() >= recv_queue_limit) disarm(fd, *c);
+      if (c->queued_count() >= recv_queue_limit) disarm(c->recv, ud);
     }
-    if (!c->armed && !c->waiters.empty()) arm(fd, *c);
+    if (!c->recv.armed && !c->waiters.empty()) arm(fd, *c);
     return completed;
   }
 
