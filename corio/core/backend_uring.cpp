@@ -139,13 +139,12 @@ constexpr std::size_t accept_queue_limit = 64;
 // bytes (2 MiB of address space), enough for 1000 connections with a
 // message each in flight. The kernel takes buffers from the ring in FIFO
 // order, so every buffer handed to it is soon written to (made resident)
-// even when few are ever out at once: the ring starts with pool_initial
-// buffers and grows, in the order of the slab, only when fewer than a
-// quarter of those it has are free (doubling) or when it ran dry (one
-// buffer per reader that found it empty). Measured
-// with bench/scale_connections.sh: 19,000 idle connections that each
-// echoed once left 2 MiB resident with the whole ring handed out at start,
-// about 110 bytes per connection.
+// even when few are ever out at once: with the whole ring handed out at
+// start, 19,000 idle connections that had each echoed once kept 2 MiB
+// resident, 110 bytes per connection (bench/scale_connections.sh). So the
+// ring starts with pool_initial buffers and grows, in the order of the
+// slab, only when fewer than a quarter of those it has are free (doubling)
+// or when it ran dry (one buffer per reader that found it empty).
 constexpr unsigned pool_entries = 1024;  // a power of two (the ring's mask)
 constexpr unsigned pool_initial = 64;
 constexpr unsigned pool_buffer_size = 2048;
