@@ -1463,6 +1463,33 @@ TEST_CASE_FIXTURE(loop_fixture, "recv_pooled: many connections share the pool, p
   CHECK(loop.io().buffers().in_use() == 0);
 }
 
+TEST_CASE_FIXTURE(loop_fixture, "recv_pooled: a new connection on a closed one's fd number reads only its own bytes") {
+  auto [x, y] = make_socketpair(fds);
+  put(x, "old");
+  CHECK(loop.run_until_complete(pooled_read_exact(y, 3)) == "old");
+  // More arrives for the old connection (io_uring: its multishot receives
+  // it ahead), then it is closed with its multishot still armed, and a new
+  // connection takes the same fd number before the old one's last CQE.
+  put(x, "stale bytes");
+  for (int i = 0; i < 3; ++i) loop.io().poll(1ms);
+  const int number = y;
+  fds.close(y);
+  auto [a, b] = make_socketpair(fds);
+  int reader = b == number ? b : a == number ? a : -1;
+  int writer = reader == a ? b : a;
+  if (reader < 0) {  // a lower fd was free: put the reader on the number
+    REQUIRE(::dup2(b, number) == number);
+    fds.keep(number);
+    fds.close(b);
+    reader = number;
+  }
+  put(writer, "new");
+  CHECK(loop.run_until_complete(pooled_read_exact(reader, 3)) == "new");
+  fds.close(writer);
+  CHECK(loop.run_until_complete([](int fd) -> task<bool> { co_return (co_await io::recv_pooled(fd)).empty(); }(reader)));
+  CHECK(poll_until(loop.io(), [&] { return loop.io().buffers().in_use() == 0; }));
+}
+
 namespace {
 
 // Which buffer of the pool a lease is (its offset in the ring's slab).
