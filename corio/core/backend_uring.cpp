@@ -55,8 +55,8 @@
 // falls back to POLL_ADD + recv into a heap buffer (backend::buffers()), and
 // the next recv_pooled arms a multishot again. forget(fd) cancels the
 // multishot, fails its readers with ECANCELED and returns every queued
-// buffer; the recv_conn lives on until the kernel's last CQE for it (whose
-// buffer, if any, goes back too). Kernels without buffer rings or multishot
+// buffer; what the cancelled multishot still posts is recognised by its
+// generation and its buffers go back too. Kernels without buffer rings or multishot
 // recv (probed on a socketpair) do POLL_ADD + recv into the heap pool,
 // which is what epoll does.
 //
@@ -110,7 +110,7 @@ constexpr std::uint64_t tag_probe_recv = 7;
 // An acceptor's user_data is its address with these low bits set (an
 // acceptor is 8-byte aligned too, and an op's low three bits are zero).
 constexpr std::uint64_t tag_acceptor = 4;
-constexpr std::uint64_t tag_recv = 6;  // a recv_conn's multishot RECV
+constexpr std::uint64_t tag_recv = 6;  // a connection's multishot RECV (recv_ud)
 constexpr std::uint64_t tag_mask = 7;
 
 // backend_flags bits. connect_started is detail::perform_io's (io_perform.cpp):
@@ -135,10 +135,18 @@ constexpr unsigned cq_entries = 4096;  // > the ops usually in flight; the kerne
 // holds them, as it would without multishot.
 constexpr std::size_t accept_queue_limit = 64;
 
-// The provided-buffer ring: pool_entries buffers of pool_buffer_size bytes
-// (2 MiB of address space; pages become resident as the kernel first fills
-// them). Enough for 1000 connections with a message each in flight.
+// The provided-buffer ring: up to pool_entries buffers of pool_buffer_size
+// bytes (2 MiB of address space), enough for 1000 connections with a
+// message each in flight. The kernel takes buffers from the ring in FIFO
+// order, so every buffer handed to it is soon written to (made resident)
+// even when few are ever out at once: with the whole ring handed out at
+// start, 19,000 idle connections that had each echoed once kept 2 MiB
+// resident, 110 bytes per connection (bench/scale_connections.sh). So the
+// ring starts with pool_initial buffers and grows, in the order of the
+// slab, only when fewer than a quarter of those it has are free (doubling)
+// or when it ran dry (one buffer per reader that found it empty).
 constexpr unsigned pool_entries = 1024;  // a power of two (the ring's mask)
+constexpr unsigned pool_initial = 64;
 constexpr unsigned pool_buffer_size = 2048;
 constexpr std::uint16_t pool_group = 0;
 
@@ -146,38 +154,65 @@ constexpr std::uint16_t pool_group = 0;
 // multishot is cancelled (the socket's own buffer holds the rest).
 constexpr std::size_t recv_queue_limit = 8;
 
+// What a multishot SQE that stays in the kernel (a listener's ACCEPT, a
+// connection's RECV) needs of its owner: whether it is there, whether its
+// cancel is on the way, and whether arming it waits for an SQE. The kernel
+// ends one with a CQE without IORING_CQE_F_MORE (end_cqe), after which it
+// is armed again only if a reader still waits.
+struct multishot {
+  bool armed = false;      // in the kernel (its last CQE not yet seen)
+  bool disarming = false;  // its cancel is queued
+  bool need_arm = false;   // arming found no SQE: flush_backlog retries
+  void end_cqe() noexcept { armed = disarming = false; }
+};
+
 // One connection's multishot RECV and what it received ahead of demand.
+// They live by value in a table indexed by fd (32 bytes each, no allocation
+// per connection), so a CQE cannot carry a recv_conn's address: its
+// user_data is the fd and the slot's generation (recv_ud). forget(fd)
+// bumps the generation, so the CQEs a retired multishot still posts (until
+// the kernel's last) are recognised as stale and their buffers go back,
+// while a new connection on the same fd number uses the slot at once.
 struct recv_conn {
-  explicit recv_conn(int f) noexcept : fd(f) {}
   struct item {
     std::int32_t res;  // > 0: bytes in buffer `bid`; 0: EOF; < 0: -errno
     std::uint32_t bid;
   };
-  bool has_queued() const noexcept { return head < queued.size(); }
+  // Made the first time a result arrives with no reader: most connections
+  // (a reader always waiting) never have one.
+  struct queue {
+    std::vector<item> items;  // from `head` on
+    std::size_t head = 0;
+  };
+  bool has_queued() const noexcept { return queued && queued->head < queued->items.size(); }
   item pop() noexcept {
-    item it = queued[head++];
-    if (head == queued.size()) {
-      queued.clear();
-      head = 0;
+    item it = queued->items[queued->head++];
+    if (queued->head == queued->items.size()) {
+      queued->items.clear();
+      queued->head = 0;
     }
     return it;
   }
-  std::size_t queued_count() const noexcept { return queued.size() - head; }
+  std::size_t queued_count() const noexcept { return queued ? queued->items.size() - queued->head : 0; }
 
-  int fd;
-  bool armed = false;      // the multishot is in the kernel (its last CQE not yet seen)
-  bool disarming = false;  // its cancel is queued
-  bool need_arm = false;   // arming found no SQE: flush_backlog retries
-  bool dying = false;      // forgotten: return what still arrives, free at the last CQE
-  op_list waiters;         // pooled recv ops, oldest first
-  std::vector<item> queued;  // from `head` on
-  std::size_t head = 0;
+  op_list waiters;                // pooled recv ops, oldest first
+  std::unique_ptr<queue> queued;  // results nobody waited for
+  std::uint32_t gen = 0;          // bumped when the connection is forgotten
+  multishot recv;
+  bool active = false;  // a pooled recv was submitted since the last forget
 };
+
+static_assert(sizeof(recv_conn) <= 32, "one per fd: bench/scale_connections.sh counts every byte");
+
+// A multishot RECV's user_data: generation, fd, tag (an fd fits 29 bits).
+constexpr std::uint64_t recv_ud(int fd, std::uint32_t gen) noexcept {
+  return std::uint64_t{gen} << 32 | static_cast<std::uint64_t>(fd) << 3 | tag_recv;
+}
 
 // The ring's buffers as a buffer_pool: the kernel acquires, a lease releases.
 class ring_pool final : public buffer_pool {
  public:
-  ring_pool(io_uring_buf_ring* br, std::byte* slab) noexcept : br_(br), slab_(slab) {}
+  ring_pool(io_uring_buf_ring* br, std::byte* slab) noexcept : br_(br), slab_(slab) { grow(pool_initial); }
   // Only the kernel takes buffers from a provided ring.
   std::optional<std::uint32_t> acquire() noexcept override { return std::nullopt; }
   void release(std::uint32_t id) noexcept override {
@@ -185,30 +220,59 @@ class ring_pool final : public buffer_pool {
     --lent_;
   }
   std::size_t in_use() const noexcept override { return lent_; }
-  // Puts a buffer in the ring (setup, and release).
+  // Puts a buffer back in the ring (release, and the probe's buffer).
   void give(std::uint32_t id) noexcept {
-    io_uring_buf_ring_add(br_, data(id), pool_buffer_size, static_cast<unsigned short>(id),
-                          io_uring_buf_ring_mask(pool_entries), 0);
+    add(id, 0);
     io_uring_buf_ring_advance(br_, 1);
   }
   // A CQE says the kernel filled (took) a buffer.
-  void taken() noexcept { ++lent_; }
+  void taken() noexcept {
+    ++lent_;
+    grow_if_low();
+  }
+  // Doubles the ring if fewer than a quarter of its buffers are free.
+  void grow_if_low() noexcept {
+    if (given_ - lent_ < given_ / 4) grow(given_);
+  }
+  // A multishot ended with ENOBUFS: its reader found the ring empty. One
+  // more buffer for each, so that a burst that emptied the ring grows it by
+  // its own size at once (1000 connections' first messages would otherwise
+  // take four rounds of doubling, each sending hundreds of readers through
+  // readiness), and the usual doubling if the ring is still short.
+  void ran_dry() noexcept {
+    grow(1);
+    grow_if_low();
+  }
+  // Buffers handed to the ring so far (the rest of the slab is untouched).
+  std::size_t given() const noexcept { return given_; }
   std::byte* data(std::uint32_t id) noexcept override { return slab_ + std::size_t{id} * pool_buffer_size; }
   std::size_t buffer_size() const noexcept override { return pool_buffer_size; }
 
  private:
+  void add(std::uint32_t id, int offset) noexcept {
+    io_uring_buf_ring_add(br_, data(id), pool_buffer_size, static_cast<unsigned short>(id),
+                          io_uring_buf_ring_mask(pool_entries), offset);
+  }
+  // Hands up to n more buffers of the slab to the ring, in one tail update.
+  void grow(std::size_t n) noexcept {
+    n = std::min<std::size_t>(n, pool_entries - given_);
+    if (n == 0) return;
+    for (std::size_t i = 0; i < n; ++i) add(static_cast<std::uint32_t>(given_ + i), static_cast<int>(i));
+    io_uring_buf_ring_advance(br_, static_cast<int>(n));
+    given_ += n;
+  }
+
   io_uring_buf_ring* br_;
   std::byte* slab_;
   std::size_t lent_ = 0;
+  std::size_t given_ = 0;
 };
 
 // One listener's multishot ACCEPT and what it accepted ahead of demand.
 struct acceptor {
   explicit acceptor(int f) noexcept : fd(f) {}
   int fd;
-  bool armed = false;      // the multishot ACCEPT is in the kernel (its last CQE not yet seen)
-  bool disarming = false;  // its cancel is queued
-  bool need_arm = false;   // arming found no SQE: flush_backlog retries
+  multishot accept;
   bool dying = false;      // forgotten: close whatever still arrives, free at the last CQE
   op_list waiters;         // accept ops, oldest first
   std::deque<std::int32_t> queued;  // results nobody waited for: fds, or -errno
@@ -553,7 +617,6 @@ class uring_backend final : public backend {
     }
     slab_ = static_cast<std::byte*>(slab);
     pool_ = std::make_unique<ring_pool>(br_, slab_);
-    for (std::uint32_t i = 0; i < pool_entries; ++i) pool_->give(i);
     if (!probe_multishot_recv()) {
       pool_.reset();
       unmap_buffers();
@@ -618,7 +681,10 @@ class uring_backend final : public backend {
 
   op_list& list_for(int fd) {
     auto i = static_cast<std::size_t>(fd);
-    if (i >= fds_.size()) fds_.resize(i < 64 ? 64 : i * 2);
+    // resize() grows the capacity geometrically but constructs only up to
+    // fd: pages past it stay untouched, hence not resident (a server with
+    // 19,000 connections would otherwise write 16 bytes for 32,768 fds).
+    if (i >= fds_.size()) fds_.resize(std::max<std::size_t>(64, i + 1));
     return fds_[i];
   }
 
@@ -650,8 +716,9 @@ class uring_backend final : public backend {
     prep_cancel(sqe, op);
   }
 
-  void prep_cancel(io_uring_sqe* sqe, io_op& op) noexcept {
-    io_uring_prep_cancel64(sqe, reinterpret_cast<std::uint64_t>(&op), 0);
+  void prep_cancel(io_uring_sqe* sqe, io_op& op) noexcept { prep_cancel(sqe, reinterpret_cast<std::uint64_t>(&op)); }
+  void prep_cancel(io_uring_sqe* sqe, std::uint64_t ud) noexcept {
+    io_uring_prep_cancel64(sqe, ud, 0);
     io_uring_sqe_set_data64(sqe, tag_cancel);
     // A cancel that found its op says nothing worth a CQE (5.17).
     if (features_ & IORING_FEAT_CQE_SKIP) io_uring_sqe_set_flags(sqe, IOSQE_CQE_SKIP_SUCCESS);
@@ -724,12 +791,12 @@ class uring_backend final : public backend {
     if (accept_backlogged_) {
       accept_backlogged_ = false;
       for (auto& a : acceptors_)
-        if (a->need_arm) arm(*a);
+        if (a->accept.need_arm) arm(*a);
     }
     if (recv_backlogged_) {
       recv_backlogged_ = false;
-      for (auto& c : conns_)
-        if (c && c->need_arm) arm(*c);
+      for (std::size_t fd = 0; fd < conns_.size(); ++fd)
+        if (conns_[fd].recv.need_arm) arm(static_cast<int>(fd), conns_[fd]);
     }
     std::size_t i = 0;
     for (; i < backlog_.size(); ++i) {
@@ -778,26 +845,36 @@ class uring_backend final : public backend {
   }
 
   void arm(acceptor& a) noexcept {
-    a.need_arm = false;
-    if (a.armed || a.dying) return;  // a disarming one is re-armed at its last CQE
-    io_uring_sqe* sqe = get_sqe();
-    if (!sqe) {
-      a.need_arm = accept_backlogged_ = true;
-      return;
-    }
+    if (a.dying) return;
+    io_uring_sqe* sqe = arm_sqe(a.accept, accept_backlogged_);
+    if (!sqe) return;
     io_uring_prep_multishot_accept(sqe, a.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     io_uring_sqe_set_data64(sqe, reinterpret_cast<std::uint64_t>(&a) | tag_acceptor);
-    a.armed = true;
   }
 
-  void disarm(acceptor& a) noexcept {
-    if (!a.armed || a.disarming) return;
-    a.disarming = true;
+  // --- what the multishot ACCEPT and RECV share ---
+
+  // The SQE that arms m, or null: already armed (a disarming one is re-armed
+  // at its last CQE), or no SQE (flush_backlog retries, `backlogged` says so).
+  io_uring_sqe* arm_sqe(multishot& m, bool& backlogged) noexcept {
+    m.need_arm = false;
+    if (m.armed) return nullptr;
+    io_uring_sqe* sqe = get_sqe();
+    if (!sqe) {
+      m.need_arm = backlogged = true;
+      return nullptr;
+    }
+    m.armed = true;
+    return sqe;
+  }
+
+  // Cancels the multishot whose user_data is ud (once).
+  void disarm(multishot& m, std::uint64_t ud) noexcept {
+    if (!m.armed || m.disarming) return;
+    m.disarming = true;
     io_uring_sqe* sqe = get_sqe();
     if (!sqe) return;  // only if the kernel refuses a flush; the queue then grows past its limit
-    io_uring_prep_cancel64(sqe, reinterpret_cast<std::uint64_t>(&a) | tag_acceptor, 0);
-    io_uring_sqe_set_data64(sqe, tag_cancel);
-    if (features_ & IORING_FEAT_CQE_SKIP) io_uring_sqe_set_flags(sqe, IOSQE_CQE_SKIP_SUCCESS);
+    prep_cancel(sqe, ud);
   }
 
   // The completion of an op that never had an SQE of its own (parked on a
@@ -848,8 +925,8 @@ class uring_backend final : public backend {
     for (std::int32_t r : a->queued)
       if (r >= 0) ::close(r);
     a->queued.clear();
-    if (!a->armed) return false;  // nothing in the kernel: freed here
-    disarm(*a);
+    if (!a->accept.armed) return false;  // nothing in the kernel: freed here
+    disarm(a->accept, reinterpret_cast<std::uint64_t>(a.get()) | tag_acceptor);
     a->dying = true;
     dying_.push_back(std::move(a));  // capacity reserved by submit_accept
     return true;
@@ -858,7 +935,7 @@ class uring_backend final : public backend {
   // One CQE of a multishot ACCEPT. Returns 1 if it completed an op.
   int on_accept_cqe(acceptor& a, std::int32_t res, unsigned cflags) noexcept {
     const bool last = !(cflags & IORING_CQE_F_MORE);
-    if (last) a.armed = a.disarming = false;
+    if (last) a.accept.end_cqe();
     if (a.dying) {
       if (res >= 0) ::close(res);
       if (last) std::erase_if(dying_, [&a](auto& d) { return d.get() == &a; });
@@ -872,10 +949,10 @@ class uring_backend final : public backend {
         completed = 1;
       } else {
         a.queued.push_back(res);  // bad_alloc here terminates: noexcept
-        if (a.queued.size() >= accept_queue_limit) disarm(a);
+        if (a.queued.size() >= accept_queue_limit) disarm(a.accept, reinterpret_cast<std::uint64_t>(&a) | tag_acceptor);
       }
     }
-    if (!a.armed && !a.waiters.empty()) arm(a);
+    if (!a.accept.armed && !a.waiters.empty()) arm(a);
     return completed;
   }
 
@@ -883,28 +960,22 @@ class uring_backend final : public backend {
 
   recv_conn* find_conn(int fd) noexcept {
     auto i = static_cast<std::size_t>(fd);
-    return i < conns_.size() ? conns_[i].get() : nullptr;
+    return i < conns_.size() && conns_[i].active ? &conns_[i] : nullptr;
   }
 
   void submit_recv_pooled(io_op& op) {
     // What may throw runs before the op changes hands: the fd's op list (an
-    // ENOBUFS fallback joins it), the recv_conn, room in dying_conns_.
+    // ENOBUFS fallback joins it) and the fd's slot.
     list_for(op.fd);
     auto i = static_cast<std::size_t>(op.fd);
-    if (i >= conns_.size()) conns_.resize(i < 64 ? 64 : i * 2);
-    recv_conn* c = conns_[i].get();
-    if (!c) {
-      if (dying_conns_.capacity() < dying_conns_.size() + live_conns_ + 1)
-        dying_conns_.reserve(2 * (dying_conns_.size() + live_conns_ + 1));
-      conns_[i] = std::make_unique<recv_conn>(op.fd);
-      c = conns_[i].get();
-      ++live_conns_;
-    }
+    if (i >= conns_.size()) conns_.resize(std::max<std::size_t>(64, i + 1));  // as in list_for
+    recv_conn& c = conns_[i];
+    c.active = true;
     op.state = op_state::submitted;
     op.backend_flags &= static_cast<std::uint8_t>(~(poll_first | backlogged | recv_waiting | accept_ready));
     ++inflight_;
-    if (c->has_queued()) {
-      recv_conn::item it = c->pop();
+    if (c.has_queued()) {
+      recv_conn::item it = c.pop();
       op.res = it.res;
       op.buf_id = it.bid;
       op.backend_flags |= accept_ready;
@@ -912,44 +983,26 @@ class uring_backend final : public backend {
       return;
     }
     op.backend_flags |= recv_waiting;
-    c->waiters.push(op);
-    arm(*c);
+    c.waiters.push(op);
+    arm(op.fd, c);
   }
 
-  void arm(recv_conn& c) noexcept {
-    c.need_arm = false;
-    if (c.armed || c.dying) return;  // a disarming one is re-armed at its last CQE
-    io_uring_sqe* sqe = get_sqe();
-    if (!sqe) {
-      c.need_arm = recv_backlogged_ = true;
-      return;
-    }
-    io_uring_prep_recv_multishot(sqe, c.fd, nullptr, 0, 0);
+  void arm(int fd, recv_conn& c) noexcept {
+    io_uring_sqe* sqe = arm_sqe(c.recv, recv_backlogged_);
+    if (!sqe) return;
+    io_uring_prep_recv_multishot(sqe, fd, nullptr, 0, 0);
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = pool_group;
-    io_uring_sqe_set_data64(sqe, reinterpret_cast<std::uint64_t>(&c) | tag_recv);
-    c.armed = true;
-  }
-
-  void disarm(recv_conn& c) noexcept {
-    if (!c.armed || c.disarming) return;
-    c.disarming = true;
-    io_uring_sqe* sqe = get_sqe();
-    if (!sqe) return;  // only if the kernel refuses a flush; the queue then grows past its limit
-    io_uring_prep_cancel64(sqe, reinterpret_cast<std::uint64_t>(&c) | tag_recv, 0);
-    io_uring_sqe_set_data64(sqe, tag_cancel);
-    if (features_ & IORING_FEAT_CQE_SKIP) io_uring_sqe_set_flags(sqe, IOSQE_CQE_SKIP_SUCCESS);
+    io_uring_sqe_set_data64(sqe, recv_ud(fd, c.gen));
   }
 
   // forget(fd) of a connection with pooled recvs: readers fail with
   // ECANCELED, queued buffers go back, the multishot is cancelled and the
-  // recv_conn waits in dying_conns_ for its last CQE. Returns whether a
-  // cancel was queued.
+  // slot moves to the next generation (what the old multishot still posts
+  // is stale: see recv_conn). Returns whether a cancel was queued.
   bool retire_conn(int fd) noexcept {
-    auto i = static_cast<std::size_t>(fd);
-    if (i >= conns_.size() || !conns_[i]) return false;
-    std::unique_ptr<recv_conn> c = std::move(conns_[i]);
-    --live_conns_;
+    recv_conn* c = find_conn(fd);
+    if (!c) return false;
     for (io_op* op = ready_.head; op;) {
       io_op* next = op->next;
       if (op->fd == fd && op->kind == op_kind::recv) {
@@ -967,11 +1020,13 @@ class uring_backend final : public backend {
       recv_conn::item it = c->pop();
       if (it.res > 0) pool_->release(it.bid);
     }
-    if (!c->armed) return false;  // nothing in the kernel: freed here
-    disarm(*c);
-    c->dying = true;
-    dying_conns_.push_back(std::move(c));  // capacity reserved by submit_recv_pooled
-    return true;
+    c->queued.reset();
+    const bool in_kernel = c->recv.armed;
+    disarm(c->recv, recv_ud(fd, c->gen));
+    ++c->gen;
+    c->recv = {};
+    c->active = false;
+    return in_kernel;
   }
 
   // The multishot ended with ENOBUFS: the reader at the head reads through
@@ -991,36 +1046,40 @@ class uring_backend final : public backend {
   }
 
   // One CQE of a multishot RECV. Returns 1 if it completed an op.
-  int on_recv_cqe(recv_conn& c, std::int32_t res, unsigned cflags) noexcept {
+  int on_recv_cqe(std::uint64_t ud, std::int32_t res, unsigned cflags) noexcept {
     const bool last = !(cflags & IORING_CQE_F_MORE);
     const bool buffer = cflags & IORING_CQE_F_BUFFER;
     const auto bid = static_cast<std::uint32_t>(cflags >> IORING_CQE_BUFFER_SHIFT);
-    if (last) c.armed = c.disarming = false;
+    const auto fd = static_cast<int>((ud & 0xffff'ffff) >> 3);
     if (buffer) pool_->taken();
-    if (c.dying) {
-      if (buffer) pool_->release(bid);
-      if (last) std::erase_if(dying_conns_, [&c](auto& d) { return d.get() == &c; });
+    recv_conn* c = find_conn(fd);
+    if (!c || c->gen != static_cast<std::uint32_t>(ud >> 32)) {
+      if (buffer) pool_->release(bid);  // a forgotten connection's: nobody reads it
       return 0;
     }
+    if (last) c->recv.end_cqe();
     if (buffer && res <= 0) pool_->release(bid);  // not expected: a buffer is used only by data
     int completed = 0;
     if (last && res == -ECANCELED) {
       // Our cancel (queue full): nothing to tell a reader.
     } else if (last && res == -ENOBUFS) {
-      if (io_op* op = c.waiters.head) {
-        c.waiters.unlink(*op);
+      pool_->ran_dry();
+      if (io_op* op = c->waiters.head) {
+        c->waiters.unlink(*op);
         fall_back(*op);
       }
-    } else if (io_op* op = c.waiters.head) {
-      c.waiters.unlink(*op);
+    } else if (io_op* op = c->waiters.head) {
+      c->waiters.unlink(*op);
       op->buf_id = bid;
       finish_parked(*op, res);
       completed = 1;
     } else {
-      c.queued.push_back({res, bid});  // bad_alloc here terminates: noexcept
-      if (c.queued_count() >= recv_queue_limit) disarm(c);
+      // bad_alloc here terminates: noexcept
+      if (!c->queued) c->queued = std::make_unique<recv_conn::queue>();
+      c->queued->items.push_back({res, bid});
+      if (c->queued_count() >= recv_queue_limit) disarm(c->recv, ud);
     }
-    if (!c.armed && !c.waiters.empty()) arm(c);
+    if (!c->recv.armed && !c->waiters.empty()) arm(fd, *c);
     return completed;
   }
 
@@ -1072,8 +1131,8 @@ class uring_backend final : public backend {
         arm_wake();
       } else if (ud > tag_mask && (ud & tag_mask) == tag_acceptor && ud != LIBURING_UDATA_TIMEOUT) {
         completed += on_accept_cqe(*reinterpret_cast<acceptor*>(ud & ~tag_mask), cqe->res, cqe->flags);
-      } else if (ud > tag_mask && (ud & tag_mask) == tag_recv && ud != LIBURING_UDATA_TIMEOUT) {
-        completed += on_recv_cqe(*reinterpret_cast<recv_conn*>(ud & ~tag_mask), cqe->res, cqe->flags);
+      } else if ((ud & tag_mask) == tag_recv) {  // no other tag ends in 6 (recv_ud(0, 0) is 6 itself)
+        completed += on_recv_cqe(ud, cqe->res, cqe->flags);
       } else if (ud <= tag_mask || ud == LIBURING_UDATA_TIMEOUT) {
         // A cancel's own answer (0, -ENOENT: it had finished, -EALREADY: it
         // is running); the op's CQE is what counts.
@@ -1147,9 +1206,7 @@ class uring_backend final : public backend {
   std::vector<std::unique_ptr<acceptor>> acceptors_;  // one per listener with an accept in flight
   std::vector<std::unique_ptr<acceptor>> dying_;      // forgotten, waiting for their last CQE
   op_list ready_;                                     // accept / pooled recv ops handed a queued result
-  std::vector<std::unique_ptr<recv_conn>> conns_;       // by fd: connections with a pooled recv
-  std::vector<std::unique_ptr<recv_conn>> dying_conns_;  // forgotten, waiting for their last CQE
-  std::size_t live_conns_ = 0;
+  std::vector<recv_conn> conns_;  // by fd: connections with a pooled recv
   bool recv_backlogged_ = false;
   io_uring_buf_ring* br_ = nullptr;
   std::byte* slab_ = nullptr;

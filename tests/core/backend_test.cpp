@@ -1463,4 +1463,103 @@ TEST_CASE_FIXTURE(loop_fixture, "recv_pooled: many connections share the pool, p
   CHECK(loop.io().buffers().in_use() == 0);
 }
 
+TEST_CASE_FIXTURE(loop_fixture, "recv_pooled: a new connection on a closed one's fd number reads only its own bytes") {
+  auto [x, y] = make_socketpair(fds);
+  put(x, "old");
+  CHECK(loop.run_until_complete(pooled_read_exact(y, 3)) == "old");
+  // More arrives for the old connection (io_uring: its multishot receives
+  // it ahead), then it is closed with its multishot still armed, and a new
+  // connection takes the same fd number before the old one's last CQE.
+  put(x, "stale bytes");
+  for (int i = 0; i < 3; ++i) loop.io().poll(1ms);
+  const int number = y;
+  fds.close(y);
+  auto [a, b] = make_socketpair(fds);
+  int reader = b == number ? b : a == number ? a : -1;
+  int writer = reader == a ? b : a;
+  if (reader < 0) {  // a lower fd was free: put the reader on the number
+    REQUIRE(::dup2(b, number) == number);
+    fds.keep(number);
+    fds.close(b);
+    reader = number;
+  }
+  put(writer, "new");
+  CHECK(loop.run_until_complete(pooled_read_exact(reader, 3)) == "new");
+  fds.close(writer);
+  CHECK(loop.run_until_complete([](int fd) -> task<bool> { co_return (co_await io::recv_pooled(fd)).empty(); }(reader)));
+  CHECK(poll_until(loop.io(), [&] { return loop.io().buffers().in_use() == 0; }));
+}
+
+namespace {
+
+// Which buffer of the pool a lease is (its offset in the ring's slab).
+std::size_t buffer_index(corio::buffer_pool& pool, const io::pooled_buffer& b) {
+  auto off = b.bytes().data() - pool.data(0);
+  return static_cast<std::size_t>(off) / pool.buffer_size();
+}
+
+}  // namespace
+
+TEST_CASE_FIXTURE(loop_fixture, "recv_pooled (uring): the ring hands the kernel buffers as they are needed") {
+  if (!loop.io().features().provided_buffers) {
+    MESSAGE("skipped: this backend has no provided-buffer ring");
+    return;
+  }
+  corio::buffer_pool& pool = loop.io().buffers();
+  // One message at a time, each lease dropped before the next read: the
+  // kernel cycles through the ring's first 64 buffers, and the rest of the
+  // slab is never written (never resident).
+  auto [x, y] = make_socketpair(fds);
+  std::size_t highest = 0;
+  for (int k = 0; k < 300; ++k) {
+    std::string msg = "message " + std::to_string(k);
+    put(x, msg);
+    std::size_t at = 0;
+    CHECK(loop.run_until_complete([](int fd, corio::buffer_pool& p, std::size_t* where) -> task<std::string> {
+            io::pooled_buffer b = co_await io::recv_pooled(fd);
+            *where = buffer_index(p, b);
+            co_return text_of(b);
+          }(y, pool, &at)) == msg);
+    highest = std::max(highest, at);
+  }
+  CHECK(highest < 64);
+  CHECK(pool.in_use() == 0);
+  // 300 connections holding their leases, two messages each: the first
+  // round empties the 64 buffers (those that found the ring dry read
+  // through readiness) and the ring grows; in the second the re-armed
+  // connections receive into buffers past the first 64. Every byte arrives.
+  constexpr std::size_t n = 300;
+  std::vector<fd_pair> pairs;
+  for (std::size_t i = 0; i < n; ++i) pairs.push_back(make_socketpair(fds));
+  std::vector<io::pooled_buffer> held;
+  highest = 0;
+  for (int round = 0; round < 2; ++round) {
+    for (std::size_t i = 0; i < n; ++i) put(pairs[i].a, "conn " + std::to_string(i) + " round " + std::to_string(round));
+    std::vector<io::pooled_buffer> got(n);
+    std::vector<corio::join_handle<void>> readers;
+    for (std::size_t i = 0; i < n; ++i)
+      readers.push_back(loop.spawn([](int fd, io::pooled_buffer* keep) -> task<void> {
+        *keep = co_await io::recv_pooled(fd);
+      }(pairs[i].b, &got[i])));
+    loop.run_until([&] { return std::all_of(readers.begin(), readers.end(), [](auto& r) { return r.done(); }); });
+    std::size_t in_ring = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      CHECK(text_of(got[i]) == "conn " + std::to_string(i) + " round " + std::to_string(round));
+      // The ring's slab holds at most 1024 buffers; a readiness read's
+      // lease is a heap buffer outside it.
+      auto p = reinterpret_cast<std::uintptr_t>(got[i].bytes().data());
+      auto slab = reinterpret_cast<std::uintptr_t>(pool.data(0));
+      if (p >= slab && p < slab + 1024 * pool.buffer_size()) {
+        ++in_ring;
+        highest = std::max(highest, buffer_index(pool, got[i]));
+      }
+      held.push_back(std::move(got[i]));
+    }
+    MESSAGE("round " << round << ": " << in_ring << " of " << n << " leases from the ring, highest index " << highest);
+  }
+  CHECK(highest >= 64);
+  held.clear();
+  CHECK(pool.in_use() == 0);
+}
+
 }  // TEST_SUITE("backend")
