@@ -136,18 +136,25 @@ constexpr unsigned cq_entries = 4096;  // > the ops usually in flight; the kerne
 constexpr std::size_t accept_queue_limit = 64;
 
 // The provided-buffer ring: up to pool_entries buffers of pool_buffer_size
-// bytes (2 MiB of address space), enough for 1000 connections with a
-// message each in flight. The kernel takes buffers from the ring in FIFO
+// bytes (16 MiB of address space), enough for 1000 connections with a
+// message each in flight. A buffer is 16 KiB, not 2: a multishot recv
+// puts at most one buffer in a completion, so a message larger than a
+// buffer arrives, and is echoed, in pieces; with 2 KiB buffers a 4 KiB
+// echo cost 1.8x the CPU per message of the readiness path and ran at 0.58x
+// its rate (bench/echo_matrix.sh, 100 x 4 KiB), with 16 KiB 1.1x faster.
+// Memory does not follow the size: a 64-byte message touches one page of
+// its buffer, and idle connections measured 612 bytes each with 2 KiB,
+// 620 with 16 KiB (bench/scale_connections.sh, 19,000 connections). The kernel takes buffers from the ring in FIFO
 // order, so every buffer handed to it is soon written to (made resident)
 // even when few are ever out at once: with the whole ring handed out at
-// start, 19,000 idle connections that had each echoed once kept 2 MiB
+// start (with 2 KiB buffers), 19,000 idle connections that had each echoed once kept 2 MiB
 // resident, 110 bytes per connection (bench/scale_connections.sh). So the
 // ring starts with pool_initial buffers and grows, in the order of the
 // slab, only when fewer than a quarter of those it has are free (doubling)
 // or when it ran dry (one buffer per reader that found it empty).
 constexpr unsigned pool_entries = 1024;  // a power of two (the ring's mask)
 constexpr unsigned pool_initial = 64;
-constexpr unsigned pool_buffer_size = 2048;
+constexpr unsigned pool_buffer_size = 16384;
 constexpr std::uint16_t pool_group = 0;
 
 // Results a connection receives ahead of its recv_pooled calls before its
