@@ -46,9 +46,9 @@
 // io_uring against 2.05 for the readiness path; under epoll recv_pooled
 // costs 2.59 (its recv cannot skip the EAGAIN the way "drained" above
 // does), so epoll keeps the readiness path. Idle, the pooled path costs
-// about what the readiness path does: 606 bytes per connection at 19,000
-// connections against 624 (bench/scale_connections.sh; 590 between 9,500
-// and 19,000). That is the echo frame (the 320-byte class, because the
+// about what the readiness path does: 620 bytes per connection at 19,000
+// connections against 624 (bench/scale_connections.sh; about 590 between
+// 9,500 and 19,000). That is the echo frame (the 320-byte class, because the
 // sends run in a child coroutine: see echo_pooled), the task's state (192),
 // the backend's 48 bytes per fd, and the part of the buffer ring that the
 // kernel has written to (the ring starts at 64 buffers and grows on demand).
