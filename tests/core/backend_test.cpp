@@ -49,6 +49,7 @@
 #include <sys/uio.h>
 #include <thread>
 #include <unistd.h>
+#include <utility>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -986,6 +987,18 @@ task<int> accept_one(int listener, sockaddr_in* peer) {
   co_return fd;
 }
 
+// A TCP connection to `listener` through the backend: {client, server},
+// both owned by `fds`.
+task<std::pair<int, int>> connected_tcp(fd_closer& fds, int listener, sockaddr_in addr) {
+  auto acc = corio::spawn(accept_one(listener, nullptr));
+  int client = make_tcp_socket(fds);
+  REQUIRE(co_await io::connect_res(client, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  int server = co_await acc;
+  REQUIRE(server >= 0);
+  fds.keep(server);
+  co_return std::pair{client, server};
+}
+
 task<void> tcp_meet(fd_closer& fds, int listener, sockaddr_in addr) {
   sockaddr_in peer{};
   auto acc = corio::spawn(accept_one(listener, &peer));
@@ -1033,12 +1046,7 @@ task<void> reset_under(fd_closer& fds, int server, corio::join_handle<T> waiting
 }
 
 task<void> recv_after_reset(fd_closer& fds, int listener, sockaddr_in addr) {
-  auto acc = corio::spawn(accept_one(listener, nullptr));
-  int client = make_tcp_socket(fds);
-  REQUIRE(co_await io::connect_res(client, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  int server = co_await acc;
-  REQUIRE(server >= 0);
-  fds.keep(server);
+  auto [client, server] = co_await connected_tcp(fds, listener, addr);
   co_await reset_under(fds, server, corio::spawn(read_some(client)), "read");
 }
 
@@ -1346,12 +1354,7 @@ TEST_CASE_FIXTURE(loop_fixture, "recv_pooled: data sent before and between reads
 namespace {
 
 task<void> pooled_recv_after_reset(fd_closer& fds, int listener, sockaddr_in addr) {
-  auto acc = corio::spawn(accept_one(listener, nullptr));
-  int client = make_tcp_socket(fds);
-  REQUIRE(co_await io::connect_res(client, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  int server = co_await acc;
-  REQUIRE(server >= 0);
-  fds.keep(server);
+  auto [client, server] = co_await connected_tcp(fds, listener, addr);
   put(server, "before the reset");
   CHECK(co_await pooled_read_exact(client, 16) == "before the reset");
   auto pooled_read = [](int fd) -> task<std::size_t> { co_return (co_await io::recv_pooled(fd)).size(); };
