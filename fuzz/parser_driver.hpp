@@ -18,6 +18,8 @@
 
 #include <corio/net/http/parser.hpp>
 
+#include "tests/net/http/parser_feed.hpp"
+
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -51,61 +53,48 @@ inline std::string drive(std::string_view input, const std::vector<std::size_t>&
     parser p(m.kind, m.limits);
     p.set_request_method(m.method);
     std::string buf, out;
-    bool stopped = false;
-    auto run = [&] {
-        for (int guard = 0; guard < 1'000'000; ++guard) {
-            auto r = p.feed(buf);
-            if (r.consumed > buf.size()) die("consumed more than it was given");
-            switch (r.event) {
-            case parse_event::need_more: buf.erase(0, r.consumed); return;
-            case parse_event::headers_complete:
-                if (!inside(p.method(), buf) || !inside(p.target(), buf) || !inside(p.reason(), buf))
-                    die("start line view outside the buffer");
-                out += "H" + std::string(p.method()) + " " + std::string(p.target()) + " " + std::to_string(p.status()) +
-                       " " + std::string(p.reason()) + " " + std::to_string(int(p.framing())) +
-                       std::to_string(p.keep_alive()) + std::to_string(p.upgrade()) + std::to_string(p.is_interim());
-                for (const auto& h : p.headers()) {
-                    if (!inside(h.name, buf) || !inside(h.value, buf)) die("header view outside the buffer");
-                    out += "{" + std::string(h.name) + ":" + std::string(h.value) + "}";
-                }
-                out += "\n";
-                break;
-            case parse_event::body:
-                if (r.body.empty() || !inside(r.body, buf)) die("body view empty or outside the buffer");
-                out += r.body;
-                break;
-            case parse_event::message_complete:
-                out += "\nM";
-                for (const auto& h : p.trailers()) {
-                    if (!inside(h.name, buf) || !inside(h.value, buf)) die("trailer view outside the buffer");
-                    out += "{" + std::string(h.name) + ":" + std::string(h.value) + "}";
-                }
-                out += "\n";
-                if (p.upgrade()) {
-                    stopped = true;
-                    return;
-                }
-                p.reset();
-                p.set_request_method(m.method);
-                break;
-            case parse_event::error:
-                if (p.error() == parse_errc::none || p.error_message().empty()) die("error without code or message");
-                out += "E" + std::string(to_string(p.error())) + "\n";
-                stopped = true;
-                return;
-            case parse_event::end_of_stream: die("feed returned end_of_stream");
+    auto on_event = [&](const parse_result& r, const std::string&) {
+        if (r.consumed > buf.size()) die("consumed more than it was given");
+        switch (r.event) {
+        case parse_event::need_more: return true;
+        case parse_event::headers_complete:
+            if (!inside(p.method(), buf) || !inside(p.target(), buf) || !inside(p.reason(), buf))
+                die("start line view outside the buffer");
+            out += "H" + std::string(p.method()) + " " + std::string(p.target()) + " " + std::to_string(p.status()) +
+                   " " + std::string(p.reason()) + " " + std::to_string(int(p.framing())) +
+                   std::to_string(p.keep_alive()) + std::to_string(p.upgrade()) + std::to_string(p.is_interim());
+            for (const auto& h : p.headers()) {
+                if (!inside(h.name, buf) || !inside(h.value, buf)) die("header view outside the buffer");
+                out += "{" + std::string(h.name) + ":" + std::string(h.value) + "}";
             }
-            buf.erase(0, r.consumed);
+            out += "\n";
+            return true;
+        case parse_event::body:
+            if (r.body.empty() || !inside(r.body, buf)) die("body view empty or outside the buffer");
+            out += r.body;
+            return true;
+        case parse_event::message_complete:
+            out += "\nM";
+            for (const auto& h : p.trailers()) {
+                if (!inside(h.name, buf) || !inside(h.value, buf)) die("trailer view outside the buffer");
+                out += "{" + std::string(h.name) + ":" + std::string(h.value) + "}";
+            }
+            out += "\n";
+            if (p.upgrade()) return false;
+            p.reset();
+            p.set_request_method(m.method);
+            return true;
+        case parse_event::error:
+            if (p.error() == parse_errc::none || p.error_message().empty()) die("error without code or message");
+            out += "E" + std::string(to_string(p.error())) + "\n";
+            return false;
+        case parse_event::end_of_stream: die("feed returned end_of_stream");
         }
-        die("no progress");
+        return false;
     };
-    std::size_t prev = 0;
-    for (std::size_t i = 0; i <= cuts.size() && !stopped; ++i) {
-        std::size_t end = i < cuts.size() ? cuts[i] : input.size();
-        buf.append(input.substr(prev, end - prev));
-        prev = end;
-        run();
-    }
+    auto outcome = testing::feed_pieces(p, input, cuts, buf, on_event);
+    if (outcome == testing::feed_outcome::no_progress) die("no progress");
+    const bool stopped = outcome == testing::feed_outcome::stopped;
     if (!stopped && m.eof) {
         auto r = p.finish();
         out += "F" + std::to_string(int(r.event)) + std::string(to_string(p.error()));

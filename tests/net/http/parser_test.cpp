@@ -15,6 +15,8 @@
 // misuse one at a time.
 #include <corio/net/http/parser.hpp>
 
+#include "parser_feed.hpp"
+
 #include <doctest/doctest.h>
 
 #include <string>
@@ -79,58 +81,43 @@ std::string drive(std::string_view input, const std::vector<std::size_t>& cuts, 
     parser p(o.kind, o.limits);
     if (o.kind == message_kind::response) p.set_request_method(o.method);
     std::string buf, out, body;
-    bool stopped = false;
     bool views_ok = true;
 
-    auto run = [&] {
-        for (int guard = 0; guard < 1'000'000; ++guard) {
-            auto r = p.feed(buf);
-            switch (r.event) {
-            case parse_event::need_more:
-                buf.erase(0, r.consumed);
-                return;
-            case parse_event::headers_complete:
-                views_ok = views_ok && inside(p.method(), buf) && inside(p.target(), buf) && inside(p.reason(), buf);
-                for (const auto& h : p.headers()) views_ok = views_ok && inside(h.name, buf) && inside(h.value, buf);
-                out += describe_head(p, o.fields) + "\n";
-                break;
-            case parse_event::body:
-                views_ok = views_ok && inside(r.body, buf) && !r.body.empty();
-                body += r.body;
-                break;
-            case parse_event::message_complete:
-                out += "done[" + body + "]" + describe_fields(p.trailers()) + "\n";
-                body.clear();
-                if (p.upgrade()) {
-                    out += "switched protocols\n";
-                    stopped = true;
-                    return;
-                }
-                p.reset();
-                if (o.kind == message_kind::response) p.set_request_method(o.method);
-                break;
-            case parse_event::error:
-                out += "error " + std::string(to_string(p.error())) + "\n";
-                stopped = true;
-                return;
-            case parse_event::end_of_stream:
-                out += "feed returned end_of_stream\n";
-                stopped = true;
-                return;
+    auto on_event = [&](const parse_result& r, const std::string&) {
+        switch (r.event) {
+        case parse_event::need_more: return true;
+        case parse_event::headers_complete:
+            views_ok = views_ok && inside(p.method(), buf) && inside(p.target(), buf) && inside(p.reason(), buf);
+            for (const auto& h : p.headers()) views_ok = views_ok && inside(h.name, buf) && inside(h.value, buf);
+            out += describe_head(p, o.fields) + "\n";
+            return true;
+        case parse_event::body:
+            views_ok = views_ok && inside(r.body, buf) && !r.body.empty();
+            body += r.body;
+            return true;
+        case parse_event::message_complete:
+            out += "done[" + body + "]" + describe_fields(p.trailers()) + "\n";
+            body.clear();
+            if (p.upgrade()) {
+                out += "switched protocols\n";
+                return false;
             }
-            buf.erase(0, r.consumed);
+            p.reset();
+            if (o.kind == message_kind::response) p.set_request_method(o.method);
+            return true;
+        case parse_event::error:
+            out += "error " + std::string(to_string(p.error())) + "\n";
+            return false;
+        case parse_event::end_of_stream:
+            out += "feed returned end_of_stream\n";
+            return false;
         }
-        out += "no progress\n";
-        stopped = true;
+        return false;
     };
 
-    std::size_t prev = 0;
-    for (std::size_t i = 0; i <= cuts.size() && !stopped; ++i) {
-        std::size_t end = i < cuts.size() ? cuts[i] : input.size();
-        buf.append(input.substr(prev, end - prev));
-        prev = end;
-        run();
-    }
+    auto outcome = corio::http::testing::feed_pieces(p, input, cuts, buf, on_event);
+    if (outcome == corio::http::testing::feed_outcome::no_progress) out += "no progress\n";
+    const bool stopped = outcome != corio::http::testing::feed_outcome::fed;
     if (!stopped) {
         if (o.eof) {
             auto r = p.finish();
