@@ -365,15 +365,23 @@ def start_slow(tmp, extra=()):
     return proc, out
 
 
-def case_sigint(tmp):
-    proc, out = start_slow(tmp)
+def interrupt(proc, before=None):
+    """SIGINT to a running downloader (after `before()`, if given); its output.
+    Killed if it is still running 10 s later or `before` failed."""
     try:
+        if before:
+            before()
         proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=10)
+        return proc.communicate(timeout=10)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def case_sigint(tmp):
+    proc, out = start_slow(tmp)
+    stdout, stderr = interrupt(proc)
     check(proc.returncode == 130, "SIGINT: exit 130, got %s (%r)" % (proc.returncode, stderr))
     check(not os.path.exists(os.path.join(out, "big.bin")), "nothing incomplete under the final name")
     check(files_in(out) == ["big.bin.part"], "the partial file is kept for a resume: %r" % files_in(out))
@@ -385,16 +393,13 @@ def case_stats_and_sigquit(tmp):
     p = run(["-q", "--stats", "-o", out, BASE + "/files/s.bin"])
     check(p.returncode == 0 and re.search(r"^loop: iterations=\d+ tasks_alive=", p.stderr, re.M), "--stats", p)
     proc, out2 = start_slow(os.path.join(tmp, "q"))
-    try:
+
+    def quit_first():
         proc.send_signal(signal.SIGQUIT)
         time.sleep(0.3)
         check(proc.poll() is None, "SIGQUIT does not kill it")
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+
+    stdout, stderr = interrupt(proc, quit_first)
     check(re.search(r"corio: \d+ live task\(s\)", stderr) is not None, "SIGQUIT prints the task dump: %r" % stderr)
     check(proc.returncode == 130, "then SIGINT stops it")
 
